@@ -1,0 +1,142 @@
+//! The crate's error type.
+
+/// A specialised `Result` for explanations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong while explaining a model.
+///
+/// Every variant carries the context needed to find the problem: the shapes
+/// involved, the offending index, or the tap point by name.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A tensor has no elements along a dimension that must not be empty.
+    #[error("{what} has an empty dimension: shape {shape:?}")]
+    Empty {
+        /// What was empty (`"input"`, `"targets"`, ...).
+        what: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+
+    /// A tensor has the wrong rank.
+    #[error("{what} must have rank {expected}, got shape {shape:?}")]
+    Rank {
+        /// What had the wrong rank.
+        what: &'static str,
+        /// The rank that was expected.
+        expected: usize,
+        /// The shape that was given.
+        shape: Vec<usize>,
+    },
+
+    /// Two tensors disagree on a shape.
+    #[error("{what}: expected shape {expected:?}, got {actual:?}")]
+    Shape {
+        /// What was compared.
+        what: &'static str,
+        /// The expected shape.
+        expected: Vec<usize>,
+        /// The actual shape.
+        actual: Vec<usize>,
+    },
+
+    /// The targets name a different number of samples than the input holds.
+    #[error("targets have {targets} rows but the input batch has {input} samples")]
+    BatchMismatch {
+        /// Samples in the input.
+        input: usize,
+        /// Rows in the targets.
+        targets: usize,
+    },
+
+    /// A target index is negative or not below the number of model outputs.
+    #[error("target index {index} of sample {sample} (column {column}) is outside 0..{units}")]
+    TargetOutOfRange {
+        /// The sample (row of the targets).
+        sample: usize,
+        /// The column of the targets.
+        column: usize,
+        /// The offending index.
+        index: i64,
+        /// The number of units the model outputs.
+        units: usize,
+    },
+
+    /// More top-k units were requested than the model outputs.
+    #[error("top-{k} requested but the model outputs only {units} units")]
+    TopKTooLarge {
+        /// Requested k.
+        k: usize,
+        /// Units the model outputs.
+        units: usize,
+    },
+
+    /// The input holds NaN or infinite values.
+    #[error("{what} holds NaN or infinite values")]
+    NonFinite {
+        /// What was checked.
+        what: &'static str,
+    },
+
+    /// The method needs a tap point and the probe has none.
+    #[error("{method} needs a tap point: build the probe with `Probe::at(tap)`")]
+    NoTap {
+        /// The method that needs it.
+        method: &'static str,
+    },
+
+    /// The model's forward pass never reached the requested tap point.
+    #[error("the model's forward pass never reached tap {tap}")]
+    TapNotReached {
+        /// The tap, as its `Debug` text.
+        tap: String,
+    },
+
+    /// The model's forward pass reached the requested tap point more than once.
+    #[error("the model's forward pass reached tap {tap} {count} times; a tap must be unique")]
+    TapRepeated {
+        /// The tap, as its `Debug` text.
+        tap: String,
+        /// How many times it was reached.
+        count: usize,
+    },
+
+    /// CAM needs the class weights of a global-average-pooling + linear head
+    /// directly after the tap, and the model offers none there.
+    #[error("CAM needs a GAP + linear head after tap {tap}; the model reports no class weights there")]
+    NoCamWeights {
+        /// The tap, as its `Debug` text.
+        tap: String,
+    },
+
+    /// FullGrad needs bias points and the model reported none.
+    #[error("FullGrad needs bias points; the model's forward pass reported none")]
+    NoBiasPoints,
+
+    /// A configuration value is out of its valid range.
+    #[error("invalid {name}: {reason}")]
+    InvalidConfig {
+        /// The option.
+        name: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+
+    /// A backend failed to read a tensor back.
+    #[error("could not read tensor data from the device: {0}")]
+    Data(String),
+
+    /// Loading weights failed.
+    #[error("{0}")]
+    Load(String),
+}
+
+impl Error {
+    pub(crate) fn config(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            name,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The one call shape every method shares.
+
+use burn::prelude::*;
+
+use crate::error::Result;
+use crate::filters::Filter;
+use crate::probe::{Explainable, Probe};
+use crate::targets::Targets;
+
+/// Maps with the scores they explain.
+///
+/// For `B` samples and `N` units per sample: `scores` is `[B, N]`,
+/// `indices` `[B, N]` (the units explained, which is how top-k targets are
+/// reported), and `maps` `[B, N, ...spatial]`, one map per unit, at the
+/// method's own resolution (the tap's for CAMs, the input's for the others)
+/// until the [`Explain`](crate::Explain) driver resizes them.
+#[derive(Debug, Clone)]
+pub struct Explanation<const D: usize> {
+    /// The selected raw model outputs, `[B, N]`.
+    pub scores: Tensor<2>,
+    /// The unit each map explains, `[B, N]`.
+    pub indices: Tensor<2, Int>,
+    /// One map per sample and unit, `[B, N, ...spatial]`.
+    pub maps: Tensor<D>,
+}
+
+/// How the [`Explain`](crate::Explain) driver post-processes a method's maps
+/// unless told otherwise (the keras-explainable shortcut defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Postprocessing {
+    /// The filter applied to the raw maps.
+    pub filter: Option<Filter>,
+    /// Whether the filtered maps are resized to the input size.
+    pub resize: bool,
+}
+
+/// An explanation method: CAM, Grad-CAM, saliency, ... or a combinator
+/// wrapping one.
+///
+/// Every method is called the same way: a [`Probe`] around the model, an
+/// input `[B, C, ...spatial]` and the [`Targets`] to explain. Methods return
+/// raw maps (no ReLU, no normalisation); the [`Explain`](crate::Explain)
+/// driver post-processes them.
+pub trait Explainer<M: Explainable<D>, const D: usize> {
+    /// Explains `targets` of `input` on the probed model.
+    ///
+    /// # Errors
+    /// Bad input or targets, a tap the model does not reach, or what the
+    /// method itself needs and does not find (see each method).
+    fn explain(
+        &self,
+        probe: &Probe<M, D>,
+        input: Tensor<D>,
+        targets: &Targets,
+    ) -> Result<Explanation<D>>;
+
+    /// The post-processing the driver applies by default.
+    fn postprocessing(&self) -> Postprocessing {
+        Postprocessing {
+            filter: Some(Filter::PositiveNormalize),
+            resize: true,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Post-processing filters over the spatial axes of maps `[B, N, ...spatial]`.
+//!
+//! "Normalise" is always a min-max normalisation per `(b, n)` slice over
+//! every spatial axis: `y = x − min(x)`, then `y / max(y)`. A constant slice
+//! becomes all zeros, never NaN.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use burn_explainable::filters;
+//!
+//! let device = Device::flex();
+//! let maps = Tensor::<4>::from_floats([[[[-1.0, 0.0], [1.0, 3.0]]]], &device);
+//! let out = filters::positive_normalize(maps);
+//! let expected = Tensor::<4>::from_floats([[[[0.0, 0.0], [1.0 / 3.0, 1.0]]]], &device);
+//! out.into_data().assert_approx_eq::<f32>(&expected.into_data(), Default::default());
+//! ```
+
+use burn::prelude::*;
+
+use crate::tensor_ops::flatten_spatial;
+
+/// A post-processing filter, applied to each `(b, n)` map independently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Filter {
+    /// Min-max normalisation to `[0, 1]`.
+    Normalize,
+    /// `max(x, 0)`.
+    Positive,
+    /// `min(x, 0)`: the negative part (keras-explainable's `negative` is a
+    /// copy of `positive`; this is the fixed version).
+    Negative,
+    /// `|x|`.
+    Absolute,
+    /// `normalize(max(x, 0))`: the default for CAMs.
+    PositiveNormalize,
+    /// `normalize(|x|)`: FullGrad's default ψ.
+    AbsoluteNormalize,
+    /// `normalize(|min(x, 0)|)`.
+    NegativeNormalize,
+}
+
+impl Filter {
+    /// Applies the filter to maps `[B, N, ...spatial]`.
+    pub fn apply<const D: usize>(self, maps: Tensor<D>) -> Tensor<D> {
+        match self {
+            Filter::Normalize => normalize(maps),
+            Filter::Positive => positive(maps),
+            Filter::Negative => negative(maps),
+            Filter::Absolute => maps.abs(),
+            Filter::PositiveNormalize => positive_normalize(maps),
+            Filter::AbsoluteNormalize => absolute_normalize(maps),
+            Filter::NegativeNormalize => negative_normalize(maps),
+        }
+    }
+}
+
+/// Min-max normalisation of each `(b, n)` slice over the spatial axes.
+/// A constant slice becomes zeros.
+pub fn normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
+    let dims = maps.dims();
+    let flat = flatten_spatial(maps);
+    let shifted = flat.clone() - flat.min_dim(2);
+    let max = shifted.clone().max_dim(2);
+    // A slice whose maximum is 0 is all zeros: dividing it by 1 keeps it so.
+    let max = max.clone().mask_fill(max.equal_elem(0.0), 1.0);
+    (shifted / max).reshape(dims)
+}
+
+/// `max(x, 0)`.
+pub fn positive<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
+    maps.clamp_min(0.0)
+}
+
+/// `min(x, 0)`.
+pub fn negative<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
+    maps.clamp_max(0.0)
+}
+
+/// `normalize(max(x, 0))`.
+pub fn positive_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
+    normalize(positive(maps))
+}
+
+/// `normalize(|x|)`.
+pub fn absolute_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
+    normalize(maps.abs())
+}
+
+/// `normalize(|min(x, 0)|)`.
+pub fn negative_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
+    normalize(negative(maps).abs())
+}

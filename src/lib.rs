@@ -1,0 +1,60 @@
+//! Explainability for [Burn](https://burn.dev) models: class activation maps,
+//! gradients and their combinators, with one call shape for every method.
+//!
+//! # Quick start
+//!
+//! ```
+//! use burn::prelude::*;
+//! use burn_explainable::{Explain, GradCam, Probe, Targets, testing::TinyNet};
+//!
+//! let device = Device::flex();
+//! let model = TinyNet::new(&device);                    // any model implementing `Explainable`
+//! let probe = Probe::new(&model).at(TinyNet::FEATURES); // an inference-mode copy, tapped
+//! let images = Tensor::<4>::ones([2, 3, 16, 16], &device);
+//!
+//! // Grad-CAM of each image's best-scoring class, normalised to [0, 1]
+//! // and resized to the input, as keras-explainable's `ke.gradcam` does.
+//! let e = Explain::new(GradCam::new()).run(&probe, images, &Targets::top_k(1))?;
+//! assert_eq!(e.maps.dims(), [2, 1, 16, 16]);
+//! assert_eq!(e.scores.dims(), [2, 1]);
+//! # Ok::<(), burn_explainable::Error>(())
+//! ```
+//!
+//! # Pieces
+//!
+//! - [`Explainable`]: the model-side trait: a forward pass that hands its
+//!   tap points to a [`Trace`]. [`Split`] does it for models already split
+//!   into features and a head.
+//! - [`Probe`]: an inference-mode copy of the model with the tap to explain.
+//! - [`Explainer`]: every method and combinator, called as
+//!   `explain(&probe, input, &targets)`, returning an [`Explanation`] with
+//!   scores `[B, N]` and maps `[B, N, ...spatial]`.
+//! - [`Targets`]: per-sample indices `[B, N]`, every unit, or the top-k.
+//! - [`Explain`]: batching, post-processing [`filters`] and [`resize`].
+//!
+//! Burn 0.22 chooses the backend at run time through its `Device`; this
+//! crate works on any of them and needs no backend type parameter.
+
+#![warn(missing_docs)]
+
+mod adapters;
+mod error;
+mod explain;
+mod explainer;
+pub mod filters;
+pub mod methods;
+mod probe;
+pub mod resize;
+mod targets;
+mod tensor_ops;
+pub mod testing;
+
+pub use adapters::{Features, Split, effective_bias};
+pub use error::{Error, Result};
+pub use explain::Explain;
+pub use explainer::{Explainer, Explanation, Postprocessing};
+pub use filters::Filter;
+pub use methods::{Cam, GradCam, GradCamPlusPlus};
+pub use probe::{Explainable, InputGradients, Probe, TapGradients, Trace};
+pub use resize::Resize;
+pub use targets::Targets;

@@ -1,0 +1,27 @@
+//! The explanation methods: one file each, each holding its config, its math
+//! and its unit tests. The shared plumbing lives in [`crate::probe`].
+
+mod cam;
+mod grad_cam;
+mod grad_cam_plus_plus;
+
+pub use cam::{Cam, cam_weights};
+pub use grad_cam::{GradCam, grad_cam_weights};
+pub use grad_cam_plus_plus::{GradCamPlusPlus, grad_cam_plus_plus_weights};
+
+use burn::prelude::*;
+
+use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
+
+/// `maps[b, n] = Σ_k w[b, n, k] · a[b, k]`: the channel-weighted sum every
+/// CAM method ends with.
+///
+/// # Shapes
+/// - `activation`: `[B, K, ...spatial]`
+/// - `weights`: `[B, N, K]`
+/// - output: `[B, N, ...spatial]`
+pub fn weighted_sum<const D: usize>(activation: Tensor<D>, weights: Tensor<3>) -> Tensor<D> {
+    let dims = activation.dims();
+    let maps = weights.matmul(flatten_spatial(activation));
+    unflatten_spatial(maps, &dims[2..])
+}
