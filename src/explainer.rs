@@ -62,3 +62,33 @@ pub trait Explainer<M: Explainable<D>, const D: usize> {
         }
     }
 }
+
+impl<E: Explainer<M, D> + ?Sized, M: Explainable<D>, const D: usize> Explainer<M, D> for &E {
+    fn explain(
+        &self,
+        probe: &Probe<M, D>,
+        input: Tensor<D>,
+        targets: &Targets,
+    ) -> Result<Explanation<D>> {
+        (**self).explain(probe, input, targets)
+    }
+
+    fn postprocessing(&self) -> Postprocessing {
+        (**self).postprocessing()
+    }
+}
+
+impl<E: Explainer<M, D> + ?Sized, M: Explainable<D>, const D: usize> Explainer<M, D> for Box<E> {
+    fn explain(
+        &self,
+        probe: &Probe<M, D>,
+        input: Tensor<D>,
+        targets: &Targets,
+    ) -> Result<Explanation<D>> {
+        (**self).explain(probe, input, targets)
+    }
+
+    fn postprocessing(&self) -> Postprocessing {
+        (**self).postprocessing()
+    }
+}

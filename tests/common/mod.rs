@@ -1,0 +1,275 @@
+//! Shared test support: the test device, reference-array loading, the golden
+//! models, and named tolerances.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use burn::module::{Param, RunningState};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+use burn_explainable::{Explainable, Trace, effective_bias};
+
+/// The backend every test runs on: `BURN_EXPLAINABLE_TEST_BACKEND` = `flex`
+/// (default), `ndarray` or `wgpu` (each needs its Cargo feature).
+pub fn device() -> Device {
+    let name = std::env::var("BURN_EXPLAINABLE_TEST_BACKEND").unwrap_or_else(|_| "flex".into());
+    match name.as_str() {
+        "flex" => Device::flex(),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => Device::ndarray(),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        other => panic!(
+            "BURN_EXPLAINABLE_TEST_BACKEND={other}: unknown backend or its Cargo feature is off"
+        ),
+    }
+}
+
+/// Whether the slow cases (large models, many passes) should run on this backend.
+pub fn slow_backend() -> bool {
+    matches!(
+        std::env::var("BURN_EXPLAINABLE_TEST_BACKEND").as_deref(),
+        Ok("wgpu")
+    )
+}
+
+fn dir_from(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(default))
+}
+
+/// The golden folder: `BURN_EXPLAINABLE_GOLDEN`, by default `../shared/golden`.
+pub fn golden_dir() -> PathBuf {
+    dir_from("BURN_EXPLAINABLE_GOLDEN", "../shared/golden")
+}
+
+/// The fixtures folder: `BURN_EXPLAINABLE_FIXTURES`, by default `../shared/fixtures`.
+pub fn fixtures_dir() -> PathBuf {
+    dir_from("BURN_EXPLAINABLE_FIXTURES", "../shared/fixtures")
+}
+
+/// One array of an `.npz` file.
+#[derive(Debug, Clone)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub f32: Vec<f32>,
+    pub i64: Vec<i64>,
+}
+
+/// Every array of an `.npz` file, by key.
+pub struct Npz {
+    pub name: String,
+    arrays: HashMap<String, Array>,
+}
+
+impl Npz {
+    pub fn open(path: PathBuf) -> Self {
+        let mut archive = npyz::npz::NpzArchive::open(&path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+        let names: Vec<String> = archive.array_names().map(String::from).collect();
+        let mut arrays = HashMap::new();
+        for name in names {
+            let file = archive.by_name(&name).unwrap().unwrap();
+            let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+            let descr = file.dtype().descr().trim_matches('\'').to_string();
+            let (f32, i64) = match descr.as_str() {
+                "<f4" => {
+                    let v: Vec<f32> = file.into_vec().unwrap();
+                    (v.clone(), v.iter().map(|&x| x as i64).collect())
+                }
+                "<f8" => {
+                    let v: Vec<f64> = file.into_vec().unwrap();
+                    (v.iter().map(|&x| x as f32).collect(), Vec::new())
+                }
+                "<i4" => {
+                    let v: Vec<i32> = file.into_vec().unwrap();
+                    (v.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as i64).collect())
+                }
+                "<i8" => {
+                    let v: Vec<i64> = file.into_vec().unwrap();
+                    (v.iter().map(|&x| x as f32).collect(), v)
+                }
+                other => panic!("{name}: unsupported dtype {other}"),
+            };
+            arrays.insert(name, Array { shape, f32, i64 });
+        }
+        Self {
+            name: path.display().to_string(),
+            arrays,
+        }
+    }
+
+    pub fn golden(file: &str) -> Self {
+        Self::open(golden_dir().join(file))
+    }
+
+    /// Every key, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.arrays.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.arrays.contains_key(key)
+    }
+
+    pub fn get(&self, key: &str) -> &Array {
+        self.arrays
+            .get(key)
+            .unwrap_or_else(|| panic!("{}: no array {key}", self.name))
+    }
+
+    /// The array as a tensor of rank `D`, in its stored layout.
+    pub fn tensor<const D: usize>(&self, key: &str, device: &Device) -> Tensor<D> {
+        let a = self.get(key);
+        assert_eq!(a.shape.len(), D, "{key}: rank {} expected {D}", a.shape.len());
+        let shape: [usize; D] = a.shape.clone().try_into().unwrap();
+        Tensor::from_data(TensorData::new(a.f32.clone(), shape), device)
+    }
+
+    /// A channels-last array `[B, ...spatial, C]` moved to channels-first `[B, C, ...spatial]`.
+    pub fn channels_first<const D: usize>(&self, key: &str, device: &Device) -> Tensor<D> {
+        let t = self.tensor::<D>(key, device);
+        let mut perm = [0usize; D];
+        perm[1] = D - 1;
+        for (i, p) in perm.iter_mut().enumerate().skip(2) {
+            *p = i - 1;
+        }
+        t.permute(perm)
+    }
+
+    pub fn indices(&self, key: &str) -> burn_explainable::Targets {
+        let a = self.get(key);
+        burn_explainable::Targets::from_data(TensorData::new(a.i64.clone(), a.shape.clone()))
+    }
+}
+
+/// Reads a tensor back as `(shape, values)`.
+pub fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+    let data = t.into_data().convert::<f32>();
+    let shape = data.shape().to_vec();
+    (shape, data.try_into_vec::<f32>().unwrap())
+}
+
+/// Named tolerances, relative to the largest |value| of the expected array.
+pub mod tol {
+    /// Golden arrays from keras-explainable (the generator's own suggestion).
+    pub const GOLDEN: f32 = 1e-4;
+    /// Identities that hold exactly up to float32 rounding.
+    pub const EXACT: f32 = 1e-5;
+}
+
+/// Asserts `max |actual − expected| ≤ rel · max |expected|`, with identical shapes.
+pub fn assert_close<const D: usize>(what: &str, actual: Tensor<D>, expected: Tensor<D>, rel: f32) {
+    let (sa, a) = values(actual);
+    let (se, e) = values(expected);
+    assert_eq!(sa, se, "{what}: shape");
+    let scale = e.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let (mut worst, mut at) = (0f32, 0usize);
+    for (i, (x, y)) in a.iter().zip(&e).enumerate() {
+        let d = (x - y).abs();
+        if d.is_nan() || d > worst {
+            worst = if d.is_nan() { f32::INFINITY } else { d };
+            at = i;
+        }
+    }
+    assert!(
+        worst <= rel * scale,
+        "{what}: max |diff| {worst:e} at flat index {at} (got {}, expected {}) exceeds {rel:e} · {scale:e}",
+        a[at],
+        e[at]
+    );
+}
+
+/// The tap points of the golden models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoldenTap {
+    Relu1,
+    Relu2,
+}
+
+/// keras-explainable's `model_a` (and, with `bn1`, `model_b`):
+/// conv1 → [bn1] → ReLU → conv2 → ReLU → GAP → dense.
+#[derive(Module, Debug)]
+pub struct GoldenNet {
+    pub conv1: Conv2d,
+    pub bn1: Option<BatchNorm>,
+    pub conv2: Conv2d,
+    pub logits: Linear,
+}
+
+impl GoldenNet {
+    /// Builds the model from a golden weights file (`weights_model_a.npz`).
+    pub fn load(file: &str, device: &Device) -> Self {
+        let w = Npz::golden(file);
+        let conv = |prefix: &str| {
+            let weight = w.tensor::<4>(&format!("{prefix}.weight_oihw"), device);
+            let [o, i, kh, kw] = weight.dims();
+            let mut c = Conv2dConfig::new([i, o], [kh, kw])
+                .with_padding(PaddingConfig2d::Explicit(kh / 2, kw / 2, kh / 2, kw / 2))
+                .init(device);
+            c.weight = Param::from_tensor(weight);
+            c.bias = Some(Param::from_tensor(w.tensor::<1>(&format!("{prefix}.bias"), device)));
+            c
+        };
+        let kernel = w.tensor::<2>("logits.kernel", device);
+        let [k, l] = kernel.dims();
+        let mut logits = LinearConfig::new(k, l).init(device);
+        logits.weight = Param::from_tensor(kernel);
+        logits.bias = Some(Param::from_tensor(w.tensor::<1>("logits.bias", device)));
+        let bn1 = w.has("bn1.gamma").then(|| {
+            let gamma = w.tensor::<1>("bn1.gamma", device);
+            let mut bn = BatchNormConfig::new(gamma.dims()[0])
+                .with_epsilon(1e-3)
+                .init(device);
+            bn.gamma = Param::from_tensor(gamma);
+            bn.beta = Param::from_tensor(w.tensor::<1>("bn1.beta", device));
+            bn.running_mean = RunningState::new(w.tensor::<1>("bn1.moving_mean", device));
+            bn.running_var = RunningState::new(w.tensor::<1>("bn1.moving_variance", device));
+            bn
+        });
+        Self {
+            conv1: conv("conv1"),
+            bn1,
+            conv2: conv("conv2"),
+            logits,
+        }
+    }
+
+    pub fn model_a(device: &Device) -> Self {
+        Self::load("weights_model_a.npz", device)
+    }
+
+    pub fn model_b(device: &Device) -> Self {
+        Self::load("weights_model_b.npz", device)
+    }
+
+    fn conv_bias(c: &Conv2d) -> Tensor<1> {
+        c.bias.as_ref().expect("golden convs have biases").val()
+    }
+}
+
+impl Explainable<4> for GoldenNet {
+    type Tap = GoldenTap;
+
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<GoldenTap, 4>) -> Tensor<2> {
+        let z = trace.bias(self.conv1.forward(x), || Self::conv_bias(&self.conv1));
+        let z = match &self.bn1 {
+            Some(bn) => trace.bias(bn.forward(z), || effective_bias(bn, None)),
+            None => z,
+        };
+        let a1 = trace.tap(GoldenTap::Relu1, Relu::new().forward(z));
+        let z2 = trace.bias(self.conv2.forward(a1), || Self::conv_bias(&self.conv2));
+        let a2 = trace.tap(GoldenTap::Relu2, Relu::new().forward(z2));
+        self.logits.forward(a2.mean_dims(&[2, 3]).flatten(1, 3))
+    }
+
+    fn cam_weights(&self, tap: GoldenTap) -> Option<Tensor<2>> {
+        (tap == GoldenTap::Relu2).then(|| self.logits.weight.val())
+    }
+}
