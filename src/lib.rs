@@ -54,7 +54,7 @@ pub use error::{Error, Result};
 pub use explain::Explain;
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
-pub use methods::{Cam, GradCam, GradCamPlusPlus};
+pub use methods::{Cam, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Gradients, ScoreCam};
 pub use probe::{Explainable, InputGradients, Probe, TapGradients, Trace};
 pub use resize::Resize;
 pub use targets::Targets;

@@ -304,6 +304,11 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         Ok(logits)
     }
 
+    /// The plain forward pass of an input already checked by the caller.
+    pub(crate) fn forward_unchecked(&self, input: Tensor<D>) -> Tensor<2> {
+        self.model.forward_traced(input, &mut Trace::untraced())
+    }
+
     /// One forward pass recording the activation at the selected tap:
     /// logits `[B, L]` and activation `[B, K, ...spatial]`. No autodiff.
     ///

@@ -113,3 +113,9 @@ pub(crate) fn split_units<const D: usize>(t: Tensor<D>, batch: usize) -> Tensor<
     let dims = t.dims();
     t.reshape([batch, dims[0] / batch, dims[1], numel(&dims[2..])])
 }
+
+/// One map per row `[B·N, 1, ...spatial]` (sample-major) → `[B, N, ...spatial]`.
+pub(crate) fn rows_to_maps<const D: usize>(t: Tensor<D>, batch: usize) -> Tensor<D> {
+    let dims = t.dims();
+    t.reshape(shape_with::<D>(batch, dims[0] / batch, &dims[2..]))
+}

@@ -2,12 +2,18 @@
 //! and its unit tests. The shared plumbing lives in [`crate::probe`].
 
 mod cam;
+mod full_grad;
 mod grad_cam;
 mod grad_cam_plus_plus;
+mod gradients;
+mod score_cam;
 
 pub use cam::{Cam, cam_weights};
 pub use grad_cam::{GradCam, grad_cam_weights};
+pub use full_grad::{FullGrad, full_grad_maps};
 pub use grad_cam_plus_plus::{GradCamPlusPlus, grad_cam_plus_plus_weights};
+pub use gradients::{GradientFilter, Gradients, channel_mean};
+pub use score_cam::{ScoreCam, score_cam_masks};
 
 use burn::prelude::*;
 
