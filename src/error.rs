@@ -104,7 +104,9 @@ pub enum Error {
 
     /// CAM needs the class weights of a global-average-pooling + linear head
     /// directly after the tap, and the model offers none there.
-    #[error("CAM needs a GAP + linear head after tap {tap}; the model reports no class weights there")]
+    #[error(
+        "CAM needs a GAP + linear head after tap {tap}; the model reports no class weights there"
+    )]
     NoCamWeights {
         /// The tap, as its `Debug` text.
         tap: String,

@@ -166,7 +166,11 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
     /// For a convolution followed by BatchNorm, report the BatchNorm output
     /// with the folded bias of [`effective_bias`](crate::effective_bias), or
     /// report both layers' outputs with their own biases.
-    pub fn bias(&mut self, preactivation: Tensor<D>, bias: impl FnOnce() -> Tensor<1>) -> Tensor<D> {
+    pub fn bias(
+        &mut self,
+        preactivation: Tensor<D>,
+        bias: impl FnOnce() -> Tensor<1>,
+    ) -> Tensor<D> {
         match self.mode {
             Mode::Biases => {
                 let leaf =
@@ -297,9 +301,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     pub fn forward(&self, input: Tensor<D>) -> Result<Tensor<2>> {
         let input = self.prepare(input)?;
         let rows = input.dims()[0];
-        let logits = self
-            .model
-            .forward_traced(input, &mut Trace::untraced());
+        let logits = self.model.forward_traced(input, &mut Trace::untraced());
         self.check_logits(&logits, rows)?;
         Ok(logits)
     }
@@ -378,8 +380,12 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
             trace.check_reached(tap)?;
             self.check_logits(&logits, batch * len)?;
             let leaf = trace.leaf.take().expect("reached tap made a leaf");
-            let (selected, grads) = select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
-            gradients.push(leaf.grad(&grads).unwrap_or_else(|| leaf.clone().inner().zeros_like()));
+            let (selected, grads) =
+                select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
+            gradients.push(
+                leaf.grad(&grads)
+                    .unwrap_or_else(|| leaf.clone().inner().zeros_like()),
+            );
             scores.push(selected);
             activation = activation.or(trace.activation.take());
         }
@@ -422,7 +428,11 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         for start in (0..n).step_by(units_per_pass) {
             let len = units_per_pass.min(n - start);
             let leaf = repeat_each(input.clone(), len).autodiff().require_grad();
-            let mode = if with_biases { Mode::Biases } else { Mode::Pass };
+            let mode = if with_biases {
+                Mode::Biases
+            } else {
+                Mode::Pass
+            };
             let mut trace = Trace::<M::Tap, D>::with_mode(mode);
             let logits = self.model.forward_traced(leaf.clone(), &mut trace);
             if let Err(e) = self.check_logits(&logits, batch * len) {
@@ -434,10 +444,18 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
                 let _ = logits.sum().backward();
                 return Err(Error::NoBiasPoints);
             }
-            let (selected, grads) = select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
-            gradients.push(leaf.grad(&grads).unwrap_or_else(|| leaf.clone().inner().zeros_like()));
+            let (selected, grads) =
+                select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
+            gradients.push(
+                leaf.grad(&grads)
+                    .unwrap_or_else(|| leaf.clone().inner().zeros_like()),
+            );
             if bias_grads.is_empty() {
-                bias_grads = trace.biases.iter().map(|p| (p.bias.clone(), Vec::new())).collect();
+                bias_grads = trace
+                    .biases
+                    .iter()
+                    .map(|p| (p.bias.clone(), Vec::new()))
+                    .collect();
             }
             if bias_grads.len() != trace.biases.len() {
                 return Err(Error::config(
@@ -446,7 +464,10 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
                 ));
             }
             for (slot, point) in bias_grads.iter_mut().zip(&trace.biases) {
-                let g = point.leaf.grad(&grads).unwrap_or_else(|| point.leaf.clone().inner().zeros_like());
+                let g = point
+                    .leaf
+                    .grad(&grads)
+                    .unwrap_or_else(|| point.leaf.clone().inner().zeros_like());
                 slot.1.push(g);
             }
             scores.push(selected);

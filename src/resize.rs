@@ -74,7 +74,10 @@ pub fn resize<const D: usize>(t: Tensor<D>, size: &[usize]) -> Result<Tensor<D>>
             for axis in (2..D - 2).rev() {
                 let before = numel(&shape[..axis]);
                 let after = numel(&shape[axis + 1..]);
-                let r = bilinear(cur.reshape([before, 1, shape[axis], after]), [size[axis - 2], after]);
+                let r = bilinear(
+                    cur.reshape([before, 1, shape[axis], after]),
+                    [size[axis - 2], after],
+                );
                 shape[axis] = size[axis - 2];
                 cur = r;
             }

@@ -131,8 +131,7 @@ impl Targets {
                         shape: shape.clone(),
                     });
                 }
-                if shape[1] == usize::MAX || shape[0].checked_mul(shape[1]) != Some(indices.len())
-                {
+                if shape[1] == usize::MAX || shape[0].checked_mul(shape[1]) != Some(indices.len()) {
                     return Err(Error::config(
                         "target indices",
                         "rows of the index list have different lengths",

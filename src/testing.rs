@@ -80,9 +80,13 @@ impl Explainable<4> for TinyNet {
     type Tap = TinyTap;
 
     fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<TinyTap, 4>) -> Tensor<2> {
-        let z1 = trace.bias(self.conv1.forward(x), || self.conv1.bias.as_ref().expect("bias").val());
+        let z1 = trace.bias(self.conv1.forward(x), || {
+            self.conv1.bias.as_ref().expect("bias").val()
+        });
         let a1 = trace.tap(TinyTap::Relu1, Relu::new().forward(z1));
-        let z2 = trace.bias(self.conv2.forward(a1), || self.conv2.bias.as_ref().expect("bias").val());
+        let z2 = trace.bias(self.conv2.forward(a1), || {
+            self.conv2.bias.as_ref().expect("bias").val()
+        });
         let a2 = trace.tap(TinyTap::Relu2, Relu::new().forward(z2));
         self.head(a2)
     }

@@ -33,7 +33,12 @@ fn check_without_exp(npz: &Npz, key: &str, e: &Explanation<4>, device: &Device) 
     let [b, n] = scores.dims();
     let factor = scores.exp().reshape([b, n, 1, 1]);
     let expected = npz.channels_first::<4>(&format!("{key}.maps"), device) / factor;
-    assert_close(&format!("{key}.maps / exp(score)"), e.maps.clone(), expected, tol::GOLDEN);
+    assert_close(
+        &format!("{key}.maps / exp(score)"),
+        e.maps.clone(),
+        expected,
+        tol::GOLDEN,
+    );
     assert_close(
         &format!("{key}.logits"),
         e.scores.clone(),
@@ -73,8 +78,18 @@ fn forward_matches_intermediates() {
         let probe = Probe::new(&model).at(GoldenTap::Relu1);
         let golden = Npz::golden(file);
         let (logits, relu1) = probe.activations(c.x()).unwrap();
-        assert_close(file, logits, golden.tensor("logits_all", &c.device), tol::GOLDEN);
-        assert_close(file, relu1, golden.channels_first("relu1", &c.device), tol::GOLDEN);
+        assert_close(
+            file,
+            logits,
+            golden.tensor("logits_all", &c.device),
+            tol::GOLDEN,
+        );
+        assert_close(
+            file,
+            relu1,
+            golden.channels_first("relu1", &c.device),
+            tol::GOLDEN,
+        );
     }
 }
 
@@ -85,9 +100,24 @@ fn raw_cams_model_a() {
     let probe = Probe::new(&model).at(GoldenTap::Relu2);
     let g = Npz::golden("cams_model_a.npz");
     let t = c.targets();
-    check(&g, "cam", &Cam::new().explain(&probe, c.x(), &t).unwrap(), &c.device);
-    check(&g, "cam_all", &Cam::new().explain(&probe, c.x(), &Targets::all()).unwrap(), &c.device);
-    check(&g, "gradcam", &GradCam::new().explain(&probe, c.x(), &t).unwrap(), &c.device);
+    check(
+        &g,
+        "cam",
+        &Cam::new().explain(&probe, c.x(), &t).unwrap(),
+        &c.device,
+    );
+    check(
+        &g,
+        "cam_all",
+        &Cam::new().explain(&probe, c.x(), &Targets::all()).unwrap(),
+        &c.device,
+    );
+    check(
+        &g,
+        "gradcam",
+        &GradCam::new().explain(&probe, c.x(), &t).unwrap(),
+        &c.device,
+    );
     let pp = GradCamPlusPlus::new().explain(&probe, c.x(), &t).unwrap();
     check_without_exp(&g, "gradcampp", &pp, &c.device);
 }
@@ -99,8 +129,15 @@ fn raw_cams_model_a_relu1() {
     let probe = Probe::new(&model).at(GoldenTap::Relu1);
     let g = Npz::golden("cams_model_a_relu1.npz");
     let t = c.targets();
-    check(&g, "gradcam", &GradCam::new().explain(&probe, c.x(), &t).unwrap(), &c.device);
-    let all = GradCam::new().explain(&probe, c.x(), &Targets::all()).unwrap();
+    check(
+        &g,
+        "gradcam",
+        &GradCam::new().explain(&probe, c.x(), &t).unwrap(),
+        &c.device,
+    );
+    let all = GradCam::new()
+        .explain(&probe, c.x(), &Targets::all())
+        .unwrap();
     check(&g, "gradcam_all", &all, &c.device);
     // Fewer units per pass than units: the result must not change.
     let chunked = GradCam::new()
@@ -119,8 +156,18 @@ fn raw_cams_model_b() {
     let probe = Probe::new(&model).at(GoldenTap::Relu2);
     let g = Npz::golden("model_b.npz");
     let t = c.targets();
-    check(&g, "cam", &Cam::new().explain(&probe, c.x(), &t).unwrap(), &c.device);
-    check(&g, "gradcam", &GradCam::new().explain(&probe, c.x(), &t).unwrap(), &c.device);
+    check(
+        &g,
+        "cam",
+        &Cam::new().explain(&probe, c.x(), &t).unwrap(),
+        &c.device,
+    );
+    check(
+        &g,
+        "gradcam",
+        &GradCam::new().explain(&probe, c.x(), &t).unwrap(),
+        &c.device,
+    );
 }
 
 #[test]
@@ -131,13 +178,36 @@ fn explain_shortcuts_model_a() {
     let t = c.targets();
     let at = |tap| Probe::new(&model).at(tap);
     let run = |e: &dyn Explainer<GoldenNet, 4>, tap| {
-        Explain::new(e).with_batch_size(2).run(&at(tap), c.x(), &t).unwrap()
+        Explain::new(e)
+            .with_batch_size(2)
+            .run(&at(tap), c.x(), &t)
+            .unwrap()
     };
     check(&g, "cam", &run(&Cam::new(), GoldenTap::Relu2), &c.device);
-    check(&g, "gradcam", &run(&GradCam::new(), GoldenTap::Relu2), &c.device);
-    check(&g, "gradcampp", &run(&GradCamPlusPlus::new(), GoldenTap::Relu2), &c.device);
-    check(&g, "gradcam_relu1", &run(&GradCam::new(), GoldenTap::Relu1), &c.device);
-    check(&g, "gradcampp_relu1", &run(&GradCamPlusPlus::new(), GoldenTap::Relu1), &c.device);
+    check(
+        &g,
+        "gradcam",
+        &run(&GradCam::new(), GoldenTap::Relu2),
+        &c.device,
+    );
+    check(
+        &g,
+        "gradcampp",
+        &run(&GradCamPlusPlus::new(), GoldenTap::Relu2),
+        &c.device,
+    );
+    check(
+        &g,
+        "gradcam_relu1",
+        &run(&GradCam::new(), GoldenTap::Relu1),
+        &c.device,
+    );
+    check(
+        &g,
+        "gradcampp_relu1",
+        &run(&GradCamPlusPlus::new(), GoldenTap::Relu1),
+        &c.device,
+    );
     let nopost = Explain::new(GradCam::new())
         .with_batch_size(2)
         .with_filter(None)

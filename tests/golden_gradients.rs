@@ -42,19 +42,34 @@ fn score_cam_raw_and_explained() {
     ] {
         let g = Npz::golden(file);
         let probe = Probe::new(&model).at(tap);
-        check(&g, "scorecam", &ScoreCam::new().explain(&probe, x.clone(), &t).unwrap(), &device);
+        check(
+            &g,
+            "scorecam",
+            &ScoreCam::new().explain(&probe, x.clone(), &t).unwrap(),
+            &device,
+        );
     }
     let probe = Probe::new(&model).at(GoldenTap::Relu2);
     let explained = Explain::new(ScoreCam::new())
         .with_batch_size(2)
         .run(&probe, x, &t)
         .unwrap();
-    check(&Npz::golden("explain_model_a.npz"), "scorecam", &explained, &device);
+    check(
+        &Npz::golden("explain_model_a.npz"),
+        "scorecam",
+        &explained,
+        &device,
+    );
 
     let xn: Tensor<4> = inputs.channels_first("x_nonsquare", &device);
     let tn = inputs.indices("indices_nonsquare");
     let e = Explain::new(ScoreCam::new()).run(&probe, xn, &tn).unwrap();
-    check(&Npz::golden("nonsquare_model_a.npz"), "explain_scorecam", &e, &device);
+    check(
+        &Npz::golden("nonsquare_model_a.npz"),
+        "explain_scorecam",
+        &e,
+        &device,
+    );
 }
 
 #[test]
@@ -65,11 +80,22 @@ fn score_cam_does_not_depend_on_its_batch_size() {
     let probe = Probe::new(&model).at(GoldenTap::Relu1);
     let channels = probe.activations(x.clone()).unwrap().1.dims()[1];
     let batch = x.dims()[0];
-    let reference = ScoreCam::new().with_batch_size(1).explain(&probe, x.clone(), &t).unwrap();
+    let reference = ScoreCam::new()
+        .with_batch_size(1)
+        .explain(&probe, x.clone(), &t)
+        .unwrap();
     // All channels of one sample, all pairs at once, and an uneven size.
     for size in [channels, batch * channels, 5] {
-        let e = ScoreCam::new().with_batch_size(size).explain(&probe, x.clone(), &t).unwrap();
-        assert_close(&format!("batch {size}"), e.maps, reference.maps.clone(), tol::EXACT);
+        let e = ScoreCam::new()
+            .with_batch_size(size)
+            .explain(&probe, x.clone(), &t)
+            .unwrap();
+        assert_close(
+            &format!("batch {size}"),
+            e.maps,
+            reference.maps.clone(),
+            tol::EXACT,
+        );
     }
 }
 
@@ -78,17 +104,36 @@ fn gradients_model_a_and_b() {
     let device = device();
     let (x, t, inputs) = inputs(&device);
     let a = GoldenNet::model_a(&device);
-    let e = Gradients::new().explain(&Probe::new(&a), x.clone(), &t).unwrap();
-    check(&Npz::golden("gradient_model_a.npz"), "gradients", &e, &device);
+    let e = Gradients::new()
+        .explain(&Probe::new(&a), x.clone(), &t)
+        .unwrap();
+    check(
+        &Npz::golden("gradient_model_a.npz"),
+        "gradients",
+        &e,
+        &device,
+    );
     let e = Explain::new(Gradients::new())
         .with_batch_size(2)
         .run(&Probe::new(&a), x.clone(), &t)
         .unwrap();
-    check(&Npz::golden("explain_model_a.npz"), "gradients", &e, &device);
+    check(
+        &Npz::golden("explain_model_a.npz"),
+        "gradients",
+        &e,
+        &device,
+    );
     let xn: Tensor<4> = inputs.channels_first("x_nonsquare", &device);
     let tn = inputs.indices("indices_nonsquare");
-    let e = Explain::new(Gradients::new()).run(&Probe::new(&a), xn, &tn).unwrap();
-    check(&Npz::golden("nonsquare_model_a.npz"), "explain_gradients", &e, &device);
+    let e = Explain::new(Gradients::new())
+        .run(&Probe::new(&a), xn, &tn)
+        .unwrap();
+    check(
+        &Npz::golden("nonsquare_model_a.npz"),
+        "explain_gradients",
+        &e,
+        &device,
+    );
 
     let b = GoldenNet::model_b(&device);
     let e = Gradients::new().explain(&Probe::new(&b), x, &t).unwrap();
@@ -104,27 +149,46 @@ fn full_grad_one_unit() {
     let [b, _] = g.get("full_gradients_idx0.logits").shape[..] else {
         panic!("logits are [B, N]")
     };
-    let Targets::Indices { indices, shape } = t else { unreachable!() };
+    let Targets::Indices { indices, shape } = t else {
+        unreachable!()
+    };
     let first: Vec<i64> = indices.chunks(shape[1]).map(|row| row[0]).collect();
     let t0 = Targets::from_data(TensorData::new(first, [b, 1]));
     let model = GoldenNet::model_a(&device);
-    let e = FullGrad::new().explain(&Probe::new(&model), x, &t0).unwrap();
+    let e = FullGrad::new()
+        .explain(&Probe::new(&model), x, &t0)
+        .unwrap();
     check(&g, "full_gradients_idx0", &e, &device);
 }
 
 /// keras-explainable sums all units before differentiating, giving one map
 /// per sample. Gradients are linear in the score, so that map is our
 /// FullGrad combination of per-unit gradients summed over units.
-fn summed_units_full_grad(probe: &Probe<GoldenNet, 4>, x: Tensor<4>, t: &Targets) -> (Tensor<2>, Tensor<4>) {
+fn summed_units_full_grad(
+    probe: &Probe<GoldenNet, 4>,
+    x: Tensor<4>,
+    t: &Targets,
+) -> (Tensor<2>, Tensor<4>) {
     let g = probe.input_gradients(x.clone(), t, 16, true).unwrap();
     let batch = x.dims()[0];
     let sum_units = |t: Tensor<4>| {
         let [rows, c, h, w] = t.dims();
-        t.reshape([batch, rows / batch, c * h * w]).sum_dim(1).reshape([batch, c, h, w])
+        t.reshape([batch, rows / batch, c * h * w])
+            .sum_dim(1)
+            .reshape([batch, c, h, w])
     };
-    let biases: Vec<(Tensor<1>, Tensor<4>)> =
-        g.biases.into_iter().map(|(b, gr)| (b, sum_units(gr))).collect();
-    let maps = full_grad_maps(x, sum_units(g.gradients), &biases, Filter::AbsoluteNormalize).unwrap();
+    let biases: Vec<(Tensor<1>, Tensor<4>)> = g
+        .biases
+        .into_iter()
+        .map(|(b, gr)| (b, sum_units(gr)))
+        .collect();
+    let maps = full_grad_maps(
+        x,
+        sum_units(g.gradients),
+        &biases,
+        Filter::AbsoluteNormalize,
+    )
+    .unwrap();
     (g.scores, maps)
 }
 
@@ -144,9 +208,16 @@ fn full_grad_model_b_with_layer_epsilon() {
     );
     let probe = Probe::new(&model);
     let (scores, maps) = summed_units_full_grad(&probe, x.clone(), &t);
-    let e = Explanation { scores, indices: Tensor::zeros([1, 1], &device), maps };
+    let e = Explanation {
+        scores,
+        indices: Tensor::zeros([1, 1], &device),
+        maps,
+    };
     check(&g, "full_gradients_bneps", &e, &device);
-    let normalized = Explanation { maps: Filter::Normalize.apply(e.maps.clone()), ..e };
+    let normalized = Explanation {
+        maps: Filter::Normalize.apply(e.maps.clone()),
+        ..e
+    };
     check(&g, "explain_full_gradients_bneps", &normalized, &device);
 }
 

@@ -25,7 +25,12 @@ fn filters_match() {
     // ours keeps the negative part, `min(x, 0) = x − max(x, 0)`.
     let positive = g.channels_first::<4>("positive", &device);
     let min_part = x.clone() - positive;
-    assert_close("negative", Filter::Negative.apply(x.clone()), min_part.clone(), tol::GOLDEN);
+    assert_close(
+        "negative",
+        Filter::Negative.apply(x.clone()),
+        min_part.clone(),
+        tol::GOLDEN,
+    );
     assert_close(
         "negative_normalize",
         Filter::NegativeNormalize.apply(x),

@@ -102,7 +102,8 @@ mod tests {
         let device = Device::flex();
         // W[k, l] = 10·k + l for K = 2 channels, L = 3 classes.
         let w = Tensor::<2>::from_floats([[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]], &device);
-        let idx = Tensor::<2, Int>::from_data(TensorData::new(vec![2i64, 0, 1, 1], [2, 2]), &device);
+        let idx =
+            Tensor::<2, Int>::from_data(TensorData::new(vec![2i64, 0, 1, 1], [2, 2]), &device);
         let got = cam_weights(w, idx);
         let expected = Tensor::<3>::from_floats(
             [[[2.0, 12.0], [0.0, 10.0]], [[1.0, 11.0], [1.0, 11.0]]],

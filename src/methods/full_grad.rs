@@ -96,7 +96,11 @@ impl FullGrad {
 }
 
 /// `resize(mean_c ψ(v ⊙ g))`: `[R, C, ...]` → `[R, 1, ...size]`.
-fn term<const D: usize>(product: Tensor<D>, psi: Filter, size: &[usize]) -> crate::Result<Tensor<D>> {
+fn term<const D: usize>(
+    product: Tensor<D>,
+    psi: Filter,
+    size: &[usize],
+) -> crate::Result<Tensor<D>> {
     resize(psi.apply(product).mean_dim(1), size)
 }
 

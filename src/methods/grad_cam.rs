@@ -3,7 +3,6 @@
 use burn::config::Config;
 use burn::prelude::*;
 
-
 use crate::explainer::{Explainer, Explanation};
 use crate::methods::weighted_sum;
 use crate::probe::{Explainable, Probe};
@@ -86,7 +85,8 @@ mod tests {
     fn weights_are_spatial_means() {
         let device = Device::flex();
         // One sample, one unit, two channels, four positions.
-        let g = Tensor::<4>::from_floats([[[[1.0, 2.0, 3.0, 6.0], [-4.0, 0.0, 0.0, 0.0]]]], &device);
+        let g =
+            Tensor::<4>::from_floats([[[[1.0, 2.0, 3.0, 6.0], [-4.0, 0.0, 0.0, 0.0]]]], &device);
         let expected = Tensor::<3>::from_floats([[[3.0, -1.0]]], &device);
         grad_cam_weights(g)
             .into_data()

@@ -63,7 +63,11 @@ pub struct GradCamPlusPlus {
 
 /// Grad-CAM++ weights from the activation `[B, K, P]` and the gradients
 /// `[B, N, K, P]`: `[B, N, K]`.
-pub fn grad_cam_plus_plus_weights(activation: Tensor<3>, gradients: Tensor<4>, epsilon: f64) -> Tensor<3> {
+pub fn grad_cam_plus_plus_weights(
+    activation: Tensor<3>,
+    gradients: Tensor<4>,
+    epsilon: f64,
+) -> Tensor<3> {
     let sum_a = activation.sum_dim(2).unsqueeze_dim::<4>(1); // [B, 1, K, 1]
     let g2 = gradients.clone().powi_scalar(2);
     let g3 = g2.clone() * gradients.clone();
@@ -86,7 +90,10 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for GradCamPlusPlus {
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
         if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::config("epsilon", format!("must be finite and ≥ 0, got {}", self.epsilon)));
+            return Err(Error::config(
+                "epsilon",
+                format!("must be finite and ≥ 0, got {}", self.epsilon),
+            ));
         }
         probe.require_tap("Grad-CAM++")?;
         let t = probe.tap_gradients(input, targets, self.units_per_pass)?;

@@ -124,7 +124,10 @@ impl Gradients {
 }
 
 /// `mean_c f(g)`: `[R, C, ...spatial]` → `[R, 1, ...spatial]`.
-pub fn channel_mean<const D: usize>(gradients: Tensor<D>, filter: &GradientFilter) -> crate::Result<Tensor<D>> {
+pub fn channel_mean<const D: usize>(
+    gradients: Tensor<D>,
+    filter: &GradientFilter,
+) -> crate::Result<Tensor<D>> {
     let dims = gradients.dims();
     let filtered = filter.apply(flatten_spatial(gradients))?;
     Ok(unflatten_spatial(filtered.mean_dim(1), &dims[2..]))

@@ -1,5 +1,5 @@
 //! The explanation methods: one file each, each holding its config, its math
-//! and its unit tests. The shared plumbing lives in [`crate::probe`].
+//! and its unit tests. The shared plumbing is the [`Probe`](crate::Probe).
 
 mod cam;
 mod full_grad;
@@ -9,8 +9,8 @@ mod gradients;
 mod score_cam;
 
 pub use cam::{Cam, cam_weights};
-pub use grad_cam::{GradCam, grad_cam_weights};
 pub use full_grad::{FullGrad, full_grad_maps};
+pub use grad_cam::{GradCam, grad_cam_weights};
 pub use grad_cam_plus_plus::{GradCamPlusPlus, grad_cam_plus_plus_weights};
 pub use gradients::{GradientFilter, Gradients, channel_mean};
 pub use score_cam::{ScoreCam, score_cam_masks};

@@ -60,7 +60,10 @@ pub struct ScoreCam {
 
 /// Score-CAM masks: each channel of `[B, K, ...spatial_tap]` min-max
 /// normalised, then resized to `size`: `[B, K, ...size]`.
-pub fn score_cam_masks<const D: usize>(activation: Tensor<D>, size: &[usize]) -> crate::Result<Tensor<D>> {
+pub fn score_cam_masks<const D: usize>(
+    activation: Tensor<D>,
+    size: &[usize],
+) -> crate::Result<Tensor<D>> {
     resize(normalize(activation), size)
 }
 
@@ -90,21 +93,33 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
         let mut scores = Vec::new();
         for start in (0..pairs).step_by(self.batch_size) {
             let len = self.batch_size.min(pairs - start);
-            let samples: Vec<i64> = (start..start + len).map(|p| (p / channels) as i64).collect();
-            let sample_index = Tensor::<1, Int>::from_data(TensorData::new(samples.clone(), [len]), &device);
-            let x = inputs.clone().select(0, sample_index).reshape([len, dims[1], pixels]);
+            let samples: Vec<i64> = (start..start + len)
+                .map(|p| (p / channels) as i64)
+                .collect();
+            let sample_index =
+                Tensor::<1, Int>::from_data(TensorData::new(samples.clone(), [len]), &device);
+            let x = inputs
+                .clone()
+                .select(0, sample_index)
+                .reshape([len, dims[1], pixels]);
             let masked = x * mask_rows.clone().narrow(0, start, len);
             let masked: Tensor<D> = unflatten_spatial(masked, &dims[2..]);
             let out = probe.forward_unchecked(masked);
             let units: Vec<i64> = samples
                 .iter()
-                .flat_map(|&b| resolved.indices[b as usize * n..(b as usize + 1) * n].iter().copied())
+                .flat_map(|&b| {
+                    resolved.indices[b as usize * n..(b as usize + 1) * n]
+                        .iter()
+                        .copied()
+                })
                 .collect();
             let unit_index = Tensor::<2, Int>::from_data(TensorData::new(units, [len, n]), &device);
             scores.push(out.gather(1, unit_index)); // [len, N]
         }
         // [B·K, N] → [B, N, K]
-        let weights = Tensor::cat(scores, 0).reshape([batch, channels, n]).swap_dims(1, 2);
+        let weights = Tensor::cat(scores, 0)
+            .reshape([batch, channels, n])
+            .swap_dims(1, 2);
         let maps = unflatten_spatial(weights.matmul(flat_masks), &dims[2..]);
         let indices = resolved.tensor(&device);
         Ok(Explanation {

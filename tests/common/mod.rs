@@ -87,7 +87,10 @@ impl Npz {
                 }
                 "<i4" => {
                     let v: Vec<i32> = file.into_vec().unwrap();
-                    (v.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as i64).collect())
+                    (
+                        v.iter().map(|&x| x as f32).collect(),
+                        v.iter().map(|&x| x as i64).collect(),
+                    )
                 }
                 "<i8" => {
                     let v: Vec<i64> = file.into_vec().unwrap();
@@ -127,7 +130,12 @@ impl Npz {
     /// The array as a tensor of rank `D`, in its stored layout.
     pub fn tensor<const D: usize>(&self, key: &str, device: &Device) -> Tensor<D> {
         let a = self.get(key);
-        assert_eq!(a.shape.len(), D, "{key}: rank {} expected {D}", a.shape.len());
+        assert_eq!(
+            a.shape.len(),
+            D,
+            "{key}: rank {} expected {D}",
+            a.shape.len()
+        );
         let shape: [usize; D] = a.shape.clone().try_into().unwrap();
         Tensor::from_data(TensorData::new(a.f32.clone(), shape), device)
     }
@@ -169,7 +177,10 @@ pub fn assert_close<const D: usize>(what: &str, actual: Tensor<D>, expected: Ten
     let (sa, a) = values(actual);
     let (se, e) = values(expected);
     assert_eq!(sa, se, "{what}: shape");
-    let scale = e.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let scale = e
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
     let (mut worst, mut at) = (0f32, 0usize);
     for (i, (x, y)) in a.iter().zip(&e).enumerate() {
         let d = (x - y).abs();
@@ -214,7 +225,9 @@ impl GoldenNet {
                 .with_padding(PaddingConfig2d::Explicit(kh / 2, kw / 2, kh / 2, kw / 2))
                 .init(device);
             c.weight = Param::from_tensor(weight);
-            c.bias = Some(Param::from_tensor(w.tensor::<1>(&format!("{prefix}.bias"), device)));
+            c.bias = Some(Param::from_tensor(
+                w.tensor::<1>(&format!("{prefix}.bias"), device),
+            ));
             c
         };
         let kernel = w.tensor::<2>("logits.kernel", device);
