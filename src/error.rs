@@ -125,6 +125,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// One pass of a combinator failed.
+    #[error("{pass}: {source}")]
+    Pass {
+        /// The pass, e.g. `"tta scale 0.5, flipped"`.
+        pass: String,
+        /// What went wrong in it.
+        source: Box<Error>,
+    },
+
     /// A backend failed to read a tensor back.
     #[error("could not read tensor data from the device: {0}")]
     Data(String),

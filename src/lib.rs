@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod adapters;
+pub mod combinators;
 mod error;
 mod explain;
 mod explainer;
@@ -50,6 +51,7 @@ mod tensor_ops;
 pub mod testing;
 
 pub use adapters::{Features, Split, effective_bias};
+pub use combinators::{Noise, Smooth, Tta};
 pub use error::{Error, Result};
 pub use explain::Explain;
 pub use explainer::{Explainer, Explanation, Postprocessing};

@@ -110,6 +110,17 @@ impl Targets {
         }
     }
 
+    /// The targets of `copies` copies of the batch stacked along it (copy-major).
+    pub(crate) fn tile(&self, copies: usize) -> Targets {
+        match self {
+            Targets::Indices { indices, shape } if shape.len() == 2 => Targets::Indices {
+                indices: indices.repeat(copies),
+                shape: vec![shape[0] * copies, shape[1]],
+            },
+            other => other.clone(),
+        }
+    }
+
     /// Number of units per sample, when known without running the model.
     pub(crate) fn units_per_sample(&self) -> Option<usize> {
         match self {
