@@ -32,6 +32,18 @@
 //! - [`Targets`]: per-sample indices `[B, N]`, every unit, or the top-k.
 //! - [`Explain`]: batching, post-processing [`filters`] and [`resize`].
 //!
+//! Input ranks are checked by the compiler: a model implementing
+//! `Explainable<4>` takes images `[B, C, H, W]`, and a signal does not fit:
+//!
+//! ```compile_fail
+//! # use burn::prelude::*;
+//! # use burn_explainable::{Explainer, GradCam, Probe, Targets, testing::TinyNet};
+//! # let device = Device::flex();
+//! let probe = Probe::new(&TinyNet::new(&device)).at(TinyNet::FEATURES);
+//! let signal = Tensor::<3>::ones([1, 3, 8], &device);
+//! GradCam::new().explain(&probe, signal, &Targets::top_k(1));
+//! ```
+//!
 //! Burn 0.22 chooses the backend at run time through its `Device`; this
 //! crate works on any of them and needs no backend type parameter.
 

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::probe::{Explainable, Probe};
 use crate::targets::Targets;
-use crate::tensor_ops::{flatten_rest, numel};
+use crate::tensor_ops::{check_not_empty, flatten_rest, numel};
 
 /// The Gaussian noise [`Smooth`] adds to the input.
 #[derive(Debug, Clone)]
@@ -33,7 +33,9 @@ pub enum Noise {
 /// inner explainer `copies_per_pass` at a time, stacked along the batch;
 /// the noise is drawn pass by pass, never all at once. Every noisy pass
 /// explains the units the clean pass explained (so top-k targets are chosen
-/// once, on the clean input).
+/// once, on the clean input). The noise is drawn for the batch as a whole:
+/// a sample explained in another batch, or by the [`Explain`](crate::Explain)
+/// driver in other chunks, gets other noise.
 ///
 /// # Shapes
 /// As the inner explainer.
@@ -183,6 +185,8 @@ impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for 
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
         let dims = input.dims();
+        check_not_empty("input", &dims)?;
+        targets.validate(dims[0])?;
         self.check(&dims)?;
         let device = input.device();
         let batch = dims[0];

@@ -8,6 +8,7 @@ use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::probe::{Explainable, Probe};
 use crate::resize::resize;
 use crate::targets::Targets;
+use crate::tensor_ops::check_not_empty;
 
 /// Test-time augmentation: the mean of an explainer's scores and maps over
 /// the input, its rescaled copies and (optionally) their mirror images.
@@ -108,22 +109,21 @@ impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for 
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
-        let spatial = input.dims()[2..].to_vec();
+        let dims = input.dims();
+        check_not_empty("input", &dims)?;
+        targets.validate(dims[0])?;
+        let spatial = dims[2..].to_vec();
         let sizes = self
             .scales
             .iter()
             .map(|&s| Self::scaled(s, &spatial))
             .collect::<crate::Result<Vec<_>>>()?;
         let flips: &[bool] = if self.flip { &[false, true] } else { &[false] };
-        let mut passes: Vec<(Option<(f64, &Vec<usize>)>, bool)> = Vec::new();
-        for &f in flips {
-            passes.push((None, f));
-        }
-        for (scale, size) in self.scales.iter().zip(&sizes) {
-            for &f in flips {
-                passes.push((Some((*scale, size)), f));
-            }
-        }
+        // (scale and its size, flipped), in keras-explainable's order.
+        let scaled = std::iter::once(None).chain(self.scales.iter().zip(&sizes).map(Some));
+        let passes: Vec<_> = scaled
+            .flat_map(|scale| flips.iter().map(move |&f| (scale, f)))
+            .collect();
         let axis = D - 1;
         let mut mean = Mean::new();
         let mut first: Option<(Tensor<2, Int>, Targets)> = None;

@@ -1,0 +1,147 @@
+//! Properties that must hold for any weights: FullGrad completeness on
+//! random ReLU nets, saliency of a linear model.
+
+mod common;
+
+use burn::module::{Param, RunningState};
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn_explainable::{Explainable, Explainer, Gradients, Probe, Targets, Trace};
+use common::{GoldenNet, assert_close, device, tol, values};
+
+/// A small deterministic generator for test weights.
+struct Lcg(u64);
+
+impl Lcg {
+    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
+    }
+    fn tensor<const D: usize>(
+        &mut self,
+        shape: [usize; D],
+        lo: f32,
+        hi: f32,
+        device: &Device,
+    ) -> Tensor<D> {
+        let n = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| self.uniform(lo, hi)).collect();
+        Tensor::from_data(TensorData::new(v, shape), device)
+    }
+}
+
+/// conv(3→4, bias) → BatchNorm (random statistics) → ReLU → conv(4→5, bias)
+/// → ReLU → GAP → linear(5→3, bias), with random weights.
+fn random_net(seed: u64, device: &Device) -> GoldenNet {
+    let mut r = Lcg(seed);
+    let mut conv = |i, o| {
+        let mut c = Conv2dConfig::new([i, o], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device);
+        c.weight = Param::from_tensor(r.tensor([o, i, 3, 3], -0.6, 0.6, device));
+        c.bias = Some(Param::from_tensor(r.tensor([o], -0.3, 0.3, device)));
+        c
+    };
+    let conv1 = conv(3, 4);
+    let conv2 = conv(4, 5);
+    let mut bn = BatchNormConfig::new(4).init(device);
+    bn.gamma = Param::from_tensor(r.tensor([4], 0.5, 1.5, device));
+    bn.beta = Param::from_tensor(r.tensor([4], -0.2, 0.2, device));
+    bn.running_mean = RunningState::new(r.tensor([4], -0.2, 0.2, device));
+    bn.running_var = RunningState::new(r.tensor([4], 0.5, 1.5, device));
+    let mut logits = LinearConfig::new(5, 3).init(device);
+    logits.weight = Param::from_tensor(r.tensor([5, 3], -1.0, 1.0, device));
+    logits.bias = Some(Param::from_tensor(r.tensor([3], -0.5, 0.5, device)));
+    GoldenNet {
+        conv1,
+        bn1: Some(bn),
+        conv2,
+        logits,
+    }
+}
+
+#[test]
+fn full_grad_completeness_on_random_relu_nets() {
+    let device = device();
+    for seed in 1..=5u64 {
+        let model = random_net(seed, &device);
+        let probe = Probe::new(&model);
+        let x = Lcg(seed + 100).tensor([2, 3, 7, 9], -1.0, 1.0, &device);
+        let targets = Targets::indices([[0, 2], [1, 0]]);
+        // Raw terms, no normalisation: s = Σ x·∂s/∂x + Σ_l Σ b_l·∂s/∂z_l + b_logit.
+        let g = probe
+            .input_gradients(x.clone(), &targets, 16, true)
+            .unwrap();
+        assert_eq!(g.biases.len(), 3, "conv1, bn1, conv2");
+        let [b, n] = g.scores.dims();
+        let xr = x
+            .clone()
+            .unsqueeze_dim::<5>(1)
+            .expand([b, n, 3, 7, 9])
+            .reshape([b * n, 3, 7, 9]);
+        let mut total = (xr * g.gradients).sum_dims(&[1, 2, 3]).reshape([b, n]);
+        for (bias, grad) in &g.biases {
+            let k = bias.dims()[0];
+            let term = grad.clone().sum_dims(&[2, 3]).reshape([b * n, k])
+                * bias.clone().unsqueeze_dim::<2>(0);
+            total = total + term.sum_dim(1).reshape([b, n]);
+        }
+        let logit_bias = model.logits.bias.as_ref().unwrap().val();
+        let idx =
+            Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 2, 1, 0], [b, n]), &device);
+        let b_logit = logit_bias
+            .unsqueeze_dim::<2>(0)
+            .repeat_dim(0, b)
+            .gather(1, idx);
+        assert_close(
+            &format!("completeness, seed {seed}"),
+            total + b_logit,
+            g.scores,
+            tol::GOLDEN,
+        );
+    }
+}
+
+/// `logits = W·flatten(x) + b`.
+#[derive(Module, Debug)]
+struct LinearNet {
+    fc: Linear,
+}
+
+impl Explainable<4> for LinearNet {
+    type Tap = ();
+    fn forward_traced(&self, x: Tensor<4>, _: &mut Trace<(), 4>) -> Tensor<2> {
+        self.fc.forward(x.flatten(1, 3))
+    }
+}
+
+#[test]
+fn saliency_of_a_linear_model_is_its_weights() {
+    let device = device();
+    let (c, h, w, l) = (3, 4, 5, 6);
+    let mut fc = LinearConfig::new(c * h * w, l).init(&device);
+    let weight = Lcg(3).tensor([c * h * w, l], -1.0, 1.0, &device);
+    fc.weight = Param::from_tensor(weight.clone());
+    let model = LinearNet { fc };
+    let x = Lcg(4).tensor([2, c, h, w], -1.0, 1.0, &device);
+    let e = Gradients::new()
+        .explain(&Probe::new(&model), x, &Targets::indices([[5, 1], [0, 5]]))
+        .unwrap();
+    // ∂s_k/∂x = W[:, k]: the map is mean_c |W[(c, i, j), k]|.
+    let (_, wv) = values(weight);
+    let mut expected = Vec::new();
+    for units in [[5, 1], [0, 5]] {
+        for k in units {
+            for p in 0..h * w {
+                let s: f32 = (0..c).map(|ch| wv[(ch * h * w + p) * l + k].abs()).sum();
+                expected.push(s / c as f32);
+            }
+        }
+    }
+    let expected = Tensor::<4>::from_data(TensorData::new(expected, [2, 2, h, w]), &device);
+    assert_close("saliency of a linear model", e.maps, expected, tol::EXACT);
+}
