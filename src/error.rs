@@ -72,6 +72,16 @@ pub enum Error {
         units: usize,
     },
 
+    /// The model cannot take an input of this shape
+    /// (see [`Explainable::check_input`](crate::Explainable::check_input)).
+    #[error("the model rejects an input of shape {shape:?}: {reason}")]
+    InputRejected {
+        /// The input's shape.
+        shape: Vec<usize>,
+        /// The model's reason.
+        reason: String,
+    },
+
     /// The input holds NaN or infinite values.
     #[error("{what} holds NaN or infinite values")]
     NonFinite {

@@ -86,6 +86,16 @@ pub trait Explainable<const D: usize> {
         let _ = tap;
         None
     }
+
+    /// Checks that the model can take an input of shape `dims`
+    /// (`[B, C, ...spatial]`), saying why not otherwise. Models with a fixed
+    /// input size should implement it: explainers then return
+    /// [`Error::InputRejected`] instead of running the forward pass, and
+    /// test-time augmentation names the scale that produced the size.
+    fn check_input(&self, dims: &[usize]) -> std::result::Result<(), String> {
+        let _ = dims;
+        Ok(())
+    }
 }
 
 /// What a [`Trace`] does at the requested tap.
@@ -276,7 +286,14 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
 
     /// Checks an input and moves it off any autodiff graph.
     fn prepare(&self, input: Tensor<D>) -> Result<Tensor<D>> {
-        check_not_empty("input", &input.dims())?;
+        let dims = input.dims();
+        check_not_empty("input", &dims)?;
+        self.model
+            .check_input(&dims)
+            .map_err(|reason| Error::InputRejected {
+                shape: dims.to_vec(),
+                reason,
+            })?;
         let input = input.detach().without_autodiff();
         check_finite("input", &input)?;
         Ok(input)
@@ -377,8 +394,13 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
             let len = units_per_pass.min(n - start);
             let mut trace = Trace::with_mode(Mode::Leaf(tap, len));
             let logits = self.model.forward_traced(input.clone(), &mut trace);
-            trace.check_reached(tap)?;
-            self.check_logits(&logits, batch * len)?;
+            if let Err(e) = trace
+                .check_reached(tap)
+                .and_then(|()| self.check_logits(&logits, batch * len))
+            {
+                discard(logits);
+                return Err(e);
+            }
             let leaf = trace.leaf.take().expect("reached tap made a leaf");
             let (selected, grads) =
                 select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
@@ -436,12 +458,11 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
             let mut trace = Trace::<M::Tap, D>::with_mode(mode);
             let logits = self.model.forward_traced(leaf.clone(), &mut trace);
             if let Err(e) = self.check_logits(&logits, batch * len) {
-                // Free the recorded graph before failing.
-                let _ = logits.sum().backward();
+                discard(logits);
                 return Err(e);
             }
             if with_biases && trace.biases.is_empty() {
-                let _ = logits.sum().backward();
+                discard(logits);
                 return Err(Error::NoBiasPoints);
             }
             let (selected, grads) =
@@ -485,6 +506,14 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     }
 }
 
+/// Ends a recorded graph that will not be used: Burn frees a graph only in
+/// a backward pass, so one left behind would leak.
+fn discard(logits: Tensor<2>) {
+    if logits.is_tracked() {
+        let _ = logits.sum().backward();
+    }
+}
+
 fn check_per_pass(units_per_pass: usize) -> Result<()> {
     if units_per_pass == 0 {
         return Err(Error::config("units_per_pass", "must be at least 1"));
@@ -511,8 +540,7 @@ fn select_and_backward(
         match targets.resolve(&firsts) {
             Ok(r) => *resolved = Some(r),
             Err(e) => {
-                // Every recorded graph must end in a backward, or it leaks.
-                let _ = logits.clone().sum().backward();
+                discard(logits.clone());
                 return Err(e);
             }
         }

@@ -7,7 +7,7 @@ use burn::module::{Param, RunningState};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn_explainable::{Explainable, Explainer, Gradients, Probe, Targets, Trace};
+use burn_explainable::{Error, Explainable, Explainer, Gradients, Probe, Targets, Trace, Tta};
 use common::{GoldenNet, assert_close, device, tol, values};
 
 /// A small deterministic generator for test weights.
@@ -116,6 +116,35 @@ impl Explainable<4> for LinearNet {
     type Tap = ();
     fn forward_traced(&self, x: Tensor<4>, _: &mut Trace<(), 4>) -> Tensor<2> {
         self.fc.forward(x.flatten(1, 3))
+    }
+    fn check_input(&self, dims: &[usize]) -> Result<(), String> {
+        let inputs: usize = dims[1..].iter().product();
+        match inputs == self.fc.weight.dims()[0] {
+            true => Ok(()),
+            false => Err(format!(
+                "the linear layer takes {} values per sample",
+                self.fc.weight.dims()[0]
+            )),
+        }
+    }
+}
+
+#[test]
+fn tta_names_the_scale_a_fixed_size_model_rejects() {
+    let device = device();
+    let model = LinearNet {
+        fc: LinearConfig::new(3 * 4 * 4, 2).init(&device),
+    };
+    let x = Lcg(5).tensor([1, 3, 4, 4], -1.0, 1.0, &device);
+    let tta = Tta::new(Gradients::new())
+        .with_scales(vec![0.5])
+        .with_flip(false);
+    match tta.explain(&Probe::new(&model), x, &Targets::top_k(1)) {
+        Err(Error::Pass { pass, source }) => {
+            assert!(pass.contains("scale 0.5"), "{pass}");
+            assert!(matches!(*source, Error::InputRejected { .. }), "{source}");
+        }
+        other => panic!("expected the scale-0.5 pass to be rejected, got {other:?}"),
     }
 }
 

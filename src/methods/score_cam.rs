@@ -137,3 +137,23 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_constant_channel_gives_a_zero_mask() {
+        let device = Device::flex();
+        // Channel 0 varies (0 → 1 across the row), channel 1 is dead (constant 3).
+        let a = Tensor::<4>::from_floats([[[[0.0, 2.0]], [[3.0, 3.0]]]], &device);
+        let masks = score_cam_masks(a, &[1, 4]).unwrap();
+        let expected = Tensor::<4>::from_floats(
+            [[[[0.0, 0.25, 0.75, 1.0]], [[0.0, 0.0, 0.0, 0.0]]]],
+            &device,
+        );
+        masks
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Default::default());
+    }
+}
