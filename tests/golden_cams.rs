@@ -9,21 +9,8 @@ use burn_explainable::{
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol};
 
-/// Compares an explanation with `<key>.logits` and `<key>.maps` (NHWC).
 fn check(npz: &Npz, key: &str, e: &Explanation<4>, device: &Device) {
-    let what = format!("{}:{key}", npz.name);
-    assert_close(
-        &format!("{what}.logits"),
-        e.scores.clone(),
-        npz.tensor::<2>(&format!("{key}.logits"), device),
-        tol::GOLDEN,
-    );
-    assert_close(
-        &format!("{what}.maps"),
-        e.maps.clone(),
-        npz.channels_first::<4>(&format!("{key}.maps"), device),
-        tol::GOLDEN,
-    );
+    common::check_golden(npz, key, e, 1.0, device);
 }
 
 /// keras-explainable's raw Grad-CAM++ maps carry a factor `exp(score)` per

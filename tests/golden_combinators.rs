@@ -10,22 +10,8 @@ use burn_explainable::{
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol};
 
-/// Compares with `<key>.logits` / `<key>.maps`, both multiplied by `factor`.
 fn check(npz: &Npz, key: &str, e: &Explanation<4>, factor: f32, device: &Device) {
-    let what = format!("{}:{key}", npz.name);
-    let scores = npz
-        .tensor::<2>(&format!("{key}.logits"), device)
-        .mul_scalar(factor);
-    assert_close(
-        &format!("{what}.logits"),
-        e.scores.clone(),
-        scores,
-        tol::GOLDEN,
-    );
-    let maps = npz
-        .channels_first::<4>(&format!("{key}.maps"), device)
-        .mul_scalar(factor);
-    assert_close(&format!("{what}.maps"), e.maps.clone(), maps, tol::GOLDEN);
+    common::check_golden(npz, key, e, factor, device);
 }
 
 /// keras-explainable divides tta sums by `scales · (1 + flip)` although it

@@ -286,3 +286,28 @@ impl Explainable<4> for GoldenNet {
         (tap == GoldenTap::Relu2).then(|| self.logits.weight.val())
     }
 }
+
+/// Compares an explanation with a golden pair `<key>.logits` `[B, N]` and
+/// `<key>.maps` (channels last), both multiplied by `factor`.
+pub fn check_golden(
+    npz: &Npz,
+    key: &str,
+    e: &burn_explainable::Explanation<4>,
+    factor: f32,
+    device: &Device,
+) {
+    let what = format!("{}:{key}", npz.name);
+    let scores = npz
+        .tensor::<2>(&format!("{key}.logits"), device)
+        .mul_scalar(factor);
+    assert_close(
+        &format!("{what}.logits"),
+        e.scores.clone(),
+        scores,
+        tol::GOLDEN,
+    );
+    let maps = npz
+        .channels_first::<4>(&format!("{key}.maps"), device)
+        .mul_scalar(factor);
+    assert_close(&format!("{what}.maps"), e.maps.clone(), maps, tol::GOLDEN);
+}
