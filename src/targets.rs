@@ -96,14 +96,30 @@ impl Targets {
         Targets::TopK(k)
     }
 
-    /// The targets of samples `start..start + len` of a batch.
-    pub(crate) fn rows(&self, start: usize, len: usize) -> Targets {
+    /// The targets of samples `start..start + len` of a batch: the matching
+    /// rows of per-sample indices, the targets themselves otherwise.
+    ///
+    /// ```
+    /// use burn_explainable::Targets;
+    ///
+    /// let t = Targets::indices([[1, 7], [4, 2], [9, 0]]);
+    /// assert_eq!(t.rows(1, 2), Targets::indices([[4, 2], [9, 0]]));
+    /// assert_eq!(Targets::top_k(3).rows(1, 2), Targets::top_k(3));
+    /// ```
+    pub fn rows(&self, start: usize, len: usize) -> Targets {
         match self {
-            Targets::Indices { indices, shape } if shape.len() == 2 => {
+            Targets::Indices { indices, shape } if shape.len() == 2 && shape[1] != usize::MAX => {
+                // Rows past the end are left out; using the result on a
+                // batch of `len` samples then reports the mismatch.
                 let n = shape[1];
+                let end = start
+                    .saturating_add(len)
+                    .saturating_mul(n)
+                    .min(indices.len());
+                let begin = start.saturating_mul(n).min(end);
                 Targets::Indices {
-                    indices: indices[start * n..(start + len) * n].to_vec(),
-                    shape: vec![len, n],
+                    indices: indices[begin..end].to_vec(),
+                    shape: vec![(end - begin) / n.max(1), n],
                 }
             }
             other => other.clone(),
