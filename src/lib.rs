@@ -51,6 +51,7 @@
 
 mod adapters;
 pub mod combinators;
+pub mod demo;
 mod error;
 mod explain;
 mod explainer;
@@ -58,6 +59,7 @@ pub mod filters;
 pub mod methods;
 mod probe;
 pub mod resize;
+mod rng;
 mod targets;
 mod tensor_ops;
 pub mod testing;

@@ -6,6 +6,7 @@ use crate::combinators::{Mean, fixed_targets};
 use crate::error::Error;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::probe::{Explainable, Probe};
+use crate::rng::SplitMix64;
 use crate::targets::Targets;
 use crate::tensor_ops::{check_not_empty, flatten_rest, numel};
 
@@ -142,38 +143,6 @@ impl<E> Smooth<E> {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// SplitMix64: a small, fast, seedable generator with no global state.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-
-    /// `n` standard normal samples (Box–Muller).
-    fn normals(&mut self, n: usize) -> Vec<f32> {
-        let mut out = Vec::with_capacity(n + 1);
-        while out.len() < n {
-            let (u, v) = (self.uniform(), self.uniform());
-            let r = (-2.0 * u.ln()).sqrt();
-            let t = std::f64::consts::TAU * v;
-            out.push((r * t.cos()) as f32);
-            out.push((r * t.sin()) as f32);
-        }
-        out.truncate(n);
-        out
     }
 }
 

@@ -1,0 +1,4 @@
+//! Code shared by the examples.
+#![allow(dead_code)]
+
+pub mod train;
