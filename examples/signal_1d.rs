@@ -39,9 +39,23 @@ fn main() -> Result<(), burn_explainable::Error> {
     let test = pulses(200, LENGTH, 7, &device)?;
     let probe = Probe::new(&model).at(PulseTap::Conv3);
     let rows: Vec<Vec<i64>> = test.labels.iter().map(|&l| vec![l as i64]).collect();
-    let e = Explain::new(GradCam::new()).run(&probe, test.signals.clone(), &Targets::from_rows(&rows))?;
-    let maps = e.maps.into_data().convert::<f32>().into_vec::<f32>().expect("f32 maps");
-    let signals = test.signals.into_data().convert::<f32>().into_vec::<f32>().expect("f32");
+    let e = Explain::new(GradCam::new()).run(
+        &probe,
+        test.signals.clone(),
+        &Targets::from_rows(&rows),
+    )?;
+    let maps = e
+        .maps
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 maps");
+    let signals = test
+        .signals
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32");
 
     for i in 0..4 {
         let span = &test.spans[i];
@@ -49,8 +63,14 @@ fn main() -> Result<(), burn_explainable::Error> {
             "\nsignal {i}: a {} pulse at {}..{}",
             PULSE_CLASSES[test.labels[i]], span.start, span.end
         );
-        println!("signal   {}", sparkline(&signals[i * LENGTH..(i + 1) * LENGTH]));
-        println!("Grad-CAM {}", sparkline(&maps[i * LENGTH..(i + 1) * LENGTH]));
+        println!(
+            "signal   {}",
+            sparkline(&signals[i * LENGTH..(i + 1) * LENGTH])
+        );
+        println!(
+            "Grad-CAM {}",
+            sparkline(&maps[i * LENGTH..(i + 1) * LENGTH])
+        );
         let truth: String = (0..LENGTH)
             .map(|t| if span.contains(&t) { '^' } else { ' ' })
             .collect();
@@ -69,7 +89,9 @@ fn main() -> Result<(), burn_explainable::Error> {
 /// One character per sample, from low to high.
 fn sparkline(v: &[f32]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let (lo, hi) = v.iter().fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    let (lo, hi) = v
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
     let span = (hi - lo).max(f32::EPSILON);
     v.iter()
         .map(|&x| BARS[(((x - lo) / span) * 7.0).round() as usize])

@@ -8,31 +8,7 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn_explainable::{Error, Explainable, Explainer, Gradients, Probe, Targets, Trace, Tta};
-use common::{GoldenNet, assert_close, device, tol, values};
-
-/// A small deterministic generator for test weights.
-struct Lcg(u64);
-
-impl Lcg {
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
-    }
-    fn tensor<const D: usize>(
-        &mut self,
-        shape: [usize; D],
-        lo: f32,
-        hi: f32,
-        device: &Device,
-    ) -> Tensor<D> {
-        let n = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| self.uniform(lo, hi)).collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-}
+use common::{GoldenNet, Lcg, assert_close, device, tol, values};
 
 /// conv(3→4, bias) → BatchNorm (random statistics) → ReLU → conv(4→5, bias)
 /// → ReLU → GAP → linear(5→3, bias), with random weights.

@@ -56,7 +56,9 @@ fn grad_cam_points_at_the_pulse() {
     ];
     let mut grad_cam = None;
     for (name, method) in methods {
-        let e = Explain::new(method).run(&probe, test.signals.clone(), &targets).unwrap();
+        let e = Explain::new(method)
+            .run(&probe, test.signals.clone(), &targets)
+            .unwrap();
         assert_eq!(e.maps.dims(), [200, 1, LENGTH], "{name}");
         let (_, maps) = values(e.maps);
         let hits = maps

@@ -164,6 +164,30 @@ pub fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
     (shape, data.try_into_vec::<f32>().unwrap())
 }
 
+/// A small deterministic generator for test weights.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
+    }
+    pub fn tensor<const D: usize>(
+        &mut self,
+        shape: [usize; D],
+        lo: f32,
+        hi: f32,
+        device: &Device,
+    ) -> Tensor<D> {
+        let n = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| self.uniform(lo, hi)).collect();
+        Tensor::from_data(TensorData::new(v, shape), device)
+    }
+}
+
 /// Named tolerances, relative to the largest |value| of the expected array.
 pub mod tol {
     /// Golden arrays from keras-explainable (the generator's own suggestion).
