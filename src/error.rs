@@ -148,12 +148,25 @@ pub enum Error {
     #[error("could not read tensor data from the device: {0}")]
     Data(String),
 
-    /// Loading weights failed.
-    #[error("{0}")]
-    Load(String),
+    /// Loading weights failed: the file cannot be read, or its tensors do
+    /// not fit the model (missing, unexpected or mis-shaped, each named).
+    #[error("loading weights from {file}: {reason}")]
+    Load {
+        /// The file (or `<memory>`).
+        file: String,
+        /// What went wrong, naming the tensors concerned.
+        reason: String,
+    },
 }
 
 impl Error {
+    pub(crate) fn load(file: &str, reason: impl Into<String>) -> Self {
+        Error::Load {
+            file: file.to_string(),
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn config(name: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
             name,

@@ -57,6 +57,8 @@ mod explain;
 mod explainer;
 pub mod filters;
 pub mod methods;
+#[cfg(feature = "resnet")]
+pub mod models;
 mod probe;
 pub mod resize;
 mod rng;

@@ -110,6 +110,11 @@ impl Npz {
         Self::open(golden_dir().join(file))
     }
 
+    /// A file of the ResNet fixtures (`<fixtures>/resnet/<file>`).
+    pub fn resnet_fixture(file: &str) -> Self {
+        Self::open(fixtures_dir().join("resnet").join(file))
+    }
+
     /// Every key, sorted.
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.arrays.keys().cloned().collect();

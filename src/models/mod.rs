@@ -1,0 +1,3 @@
+//! Ready-made explainable models.
+
+pub mod resnet;

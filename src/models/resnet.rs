@@ -1,0 +1,607 @@
+//! A torchvision-compatible ResNet family: ResNet-18/34/50/101/152 and the
+//! general configuration (block type, blocks per stage, `groups`,
+//! `width_per_group` as in ResNeXt and Wide-ResNet, number of classes), with
+//! torchvision checkpoints loaded from `.safetensors` or zip-format `.pth`
+//! files.
+//!
+//! The module tree mirrors torchvision's (`conv1`, `bn1`, `layer1.0.conv1`,
+//! …, `fc`), so torchvision's key names load with one remapping
+//! (`downsample.0` / `downsample.1` → `downsample.conv` / `downsample.bn`).
+//! The model implements [`Explainable`] with taps at the stem, at each stage
+//! and at every block, CAM weights behind `layer4`, and FullGrad bias points
+//! at every BatchNorm (its effective bias, before the ReLU or residual sum).
+//!
+//! ```
+//! use burn::prelude::*;
+//! use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
+//! use burn_explainable::{Explain, GradCam, Probe, Targets};
+//!
+//! let device = Device::flex();
+//! // A narrow ResNet-18 (16 channels in the stem) with 10 classes; a real
+//! // checkpoint loads with `ResNet::load(&ResNetConfig::resnet18(1000), path, &device)`.
+//! let model = ResNet::new(&ResNetConfig::resnet18(10).with_planes(16), &device);
+//! let probe = Probe::new(&model).at(ResNetTap::Layer4);
+//! let x = Tensor::<4>::ones([1, 3, 64, 64], &device);
+//! let e = Explain::new(GradCam::new()).run(&probe, x, &Targets::top_k(2))?;
+//! assert_eq!(e.maps.dims(), [1, 2, 64, 64]);
+//! # Ok::<(), burn_explainable::Error>(())
+//! ```
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+use burn::store::{
+    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
+};
+
+use crate::adapters::effective_bias;
+use crate::error::{Error, Result};
+use crate::probe::{Explainable, Trace};
+
+/// The residual block type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// Two 3×3 convolutions (ResNet-18/34), expansion 1.
+    Basic,
+    /// 1×1 → 3×3 (stride, groups) → 1×1 (ResNet-50 and deeper, ResNeXt,
+    /// Wide-ResNet), expansion 4.
+    Bottleneck,
+}
+
+impl BlockKind {
+    fn expansion(self) -> usize {
+        match self {
+            BlockKind::Basic => 1,
+            BlockKind::Bottleneck => 4,
+        }
+    }
+}
+
+/// The shape of a ResNet, as torchvision's `ResNet(block, layers, ...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResNetConfig {
+    /// Block type.
+    pub block: BlockKind,
+    /// Blocks per stage (`layer1` … `layer4`).
+    pub layers: [usize; 4],
+    /// Groups of the 3×3 convolution in bottleneck blocks.
+    pub groups: usize,
+    /// torchvision's `width_per_group` (64 by default; 128 for Wide-ResNet).
+    pub width_per_group: usize,
+    /// Number of classes (rows of `fc`).
+    pub num_classes: usize,
+    /// Input channels (3 for RGB).
+    pub in_channels: usize,
+    /// Channels of the stem and `planes` of `layer1` (64 in torchvision);
+    /// the stages use `planes`, 2·, 4·, 8·`planes`. Smaller values give
+    /// narrow ResNets for small tasks.
+    pub planes: usize,
+}
+
+impl ResNetConfig {
+    /// A ResNet with the given block type and blocks per stage, torchvision
+    /// defaults otherwise (1000 classes).
+    pub fn new(block: BlockKind, layers: [usize; 4]) -> Self {
+        Self {
+            block,
+            layers,
+            groups: 1,
+            width_per_group: 64,
+            num_classes: 1000,
+            in_channels: 3,
+            planes: 64,
+        }
+    }
+
+    /// ResNet-18.
+    pub fn resnet18(num_classes: usize) -> Self {
+        Self::new(BlockKind::Basic, [2, 2, 2, 2]).with_num_classes(num_classes)
+    }
+
+    /// ResNet-34.
+    pub fn resnet34(num_classes: usize) -> Self {
+        Self::new(BlockKind::Basic, [3, 4, 6, 3]).with_num_classes(num_classes)
+    }
+
+    /// ResNet-50.
+    pub fn resnet50(num_classes: usize) -> Self {
+        Self::new(BlockKind::Bottleneck, [3, 4, 6, 3]).with_num_classes(num_classes)
+    }
+
+    /// ResNet-101.
+    pub fn resnet101(num_classes: usize) -> Self {
+        Self::new(BlockKind::Bottleneck, [3, 4, 23, 3]).with_num_classes(num_classes)
+    }
+
+    /// ResNet-152.
+    pub fn resnet152(num_classes: usize) -> Self {
+        Self::new(BlockKind::Bottleneck, [3, 8, 36, 3]).with_num_classes(num_classes)
+    }
+
+    /// The configuration of a torchvision architecture name: `resnet18`,
+    /// `resnet34`, `resnet50`, `resnet101`, `resnet152`, `resnext50_32x4d`,
+    /// `resnext101_32x8d`, `wide_resnet50_2`, `wide_resnet101_2`.
+    pub fn from_name(name: &str, num_classes: usize) -> Result<Self> {
+        let c = match name {
+            "resnet18" => Self::resnet18(num_classes),
+            "resnet34" => Self::resnet34(num_classes),
+            "resnet50" => Self::resnet50(num_classes),
+            "resnet101" => Self::resnet101(num_classes),
+            "resnet152" => Self::resnet152(num_classes),
+            "resnext50_32x4d" => Self::resnet50(num_classes)
+                .with_groups(32)
+                .with_width_per_group(4),
+            "resnext101_32x8d" => Self::resnet101(num_classes)
+                .with_groups(32)
+                .with_width_per_group(8),
+            "wide_resnet50_2" => Self::resnet50(num_classes).with_width_per_group(128),
+            "wide_resnet101_2" => Self::resnet101(num_classes).with_width_per_group(128),
+            other => {
+                return Err(Error::config(
+                    "architecture",
+                    format!("unknown ResNet `{other}`"),
+                ));
+            }
+        };
+        Ok(c)
+    }
+
+    /// Sets the number of classes.
+    pub fn with_num_classes(mut self, num_classes: usize) -> Self {
+        self.num_classes = num_classes;
+        self
+    }
+
+    /// Sets the groups of bottleneck 3×3 convolutions.
+    pub fn with_groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Sets torchvision's `width_per_group`.
+    pub fn with_width_per_group(mut self, width_per_group: usize) -> Self {
+        self.width_per_group = width_per_group;
+        self
+    }
+
+    /// Sets the input channels.
+    pub fn with_in_channels(mut self, in_channels: usize) -> Self {
+        self.in_channels = in_channels;
+        self
+    }
+
+    /// Sets the stem channels and `layer1` planes (64 in torchvision).
+    pub fn with_planes(mut self, planes: usize) -> Self {
+        self.planes = planes;
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |reason: String| Err(Error::config("ResNetConfig", reason));
+        if self.layers.contains(&0) {
+            return bad(format!("every stage needs a block, got {:?}", self.layers));
+        }
+        if [self.groups, self.num_classes, self.in_channels, self.planes].contains(&0) {
+            return bad(format!(
+                "groups, classes, channels and planes must be ≥ 1: {self:?}"
+            ));
+        }
+        if self.block == BlockKind::Basic && (self.groups != 1 || self.width_per_group != 64) {
+            return bad("basic blocks support only groups = 1 and width_per_group = 64".into());
+        }
+        if self.block == BlockKind::Bottleneck && self.planes * self.width_per_group < 64 {
+            return bad("planes · width_per_group / 64 rounds to 0 channels".into());
+        }
+        Ok(())
+    }
+}
+
+/// The tap points of a [`ResNet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResNetTap {
+    /// The stem's output (after the max-pool), `[B, planes, H/4, W/4]`.
+    Stem,
+    /// `layer1`'s output (stride 4).
+    Layer1,
+    /// `layer2`'s output (stride 8).
+    Layer2,
+    /// `layer3`'s output (stride 16).
+    Layer3,
+    /// `layer4`'s output (stride 32), entering the pooling head: CAM applies here.
+    Layer4,
+    /// The output of block `index` (from 0) of stage `stage` (1 to 4).
+    Block {
+        /// The stage, 1 to 4 (`layer1` … `layer4`).
+        stage: usize,
+        /// The block within the stage, from 0.
+        index: usize,
+    },
+}
+
+/// `downsample`: a strided 1×1 convolution and BatchNorm on the shortcut.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    /// torchvision's `downsample.0`.
+    pub conv: Conv2d,
+    /// torchvision's `downsample.1`.
+    pub bn: BatchNorm,
+}
+
+/// A basic or bottleneck residual block (`conv3`/`bn3` only in bottlenecks).
+#[derive(Module, Debug)]
+pub struct Block {
+    /// First convolution.
+    pub conv1: Conv2d,
+    /// First BatchNorm.
+    pub bn1: BatchNorm,
+    /// Second convolution (3×3, carries the stride).
+    pub conv2: Conv2d,
+    /// Second BatchNorm.
+    pub bn2: BatchNorm,
+    /// Third convolution (bottleneck only).
+    pub conv3: Option<Conv2d>,
+    /// Third BatchNorm (bottleneck only).
+    pub bn3: Option<BatchNorm>,
+    /// The projection shortcut, in the first block of a stage that changes
+    /// the shape.
+    pub downsample: Option<Downsample>,
+}
+
+/// A torchvision-compatible ResNet.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    /// Stem convolution, 7×7 stride 2.
+    pub conv1: Conv2d,
+    /// Stem BatchNorm.
+    pub bn1: BatchNorm,
+    /// Stem max-pool, 3×3 stride 2.
+    pub maxpool: MaxPool2d,
+    /// Stage 1.
+    pub layer1: Vec<Block>,
+    /// Stage 2.
+    pub layer2: Vec<Block>,
+    /// Stage 3.
+    pub layer3: Vec<Block>,
+    /// Stage 4.
+    pub layer4: Vec<Block>,
+    /// The classifier (Burn layout: weight `[features, classes]`).
+    pub fc: Linear,
+}
+
+fn conv([i, o]: [usize; 2], k: usize, stride: usize, groups: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([i, o], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+        .with_groups(groups)
+        .with_bias(false)
+        .init(device)
+}
+
+fn bn(channels: usize, device: &Device) -> BatchNorm {
+    // torchvision's ε; Burn's default differs from it in some versions.
+    BatchNormConfig::new(channels)
+        .with_epsilon(1e-5)
+        .init(device)
+}
+
+impl Block {
+    fn new(
+        c: &ResNetConfig,
+        inplanes: usize,
+        planes: usize,
+        stride: usize,
+        device: &Device,
+    ) -> Self {
+        let out = planes * c.block.expansion();
+        let downsample = (stride != 1 || inplanes != out).then(|| Downsample {
+            conv: conv([inplanes, out], 1, stride, 1, device),
+            bn: bn(out, device),
+        });
+        match c.block {
+            BlockKind::Basic => Self {
+                conv1: conv([inplanes, planes], 3, stride, 1, device),
+                bn1: bn(planes, device),
+                conv2: conv([planes, planes], 3, 1, 1, device),
+                bn2: bn(planes, device),
+                conv3: None,
+                bn3: None,
+                downsample,
+            },
+            BlockKind::Bottleneck => {
+                let width = planes * c.width_per_group / 64 * c.groups;
+                Self {
+                    conv1: conv([inplanes, width], 1, 1, 1, device),
+                    bn1: bn(width, device),
+                    conv2: conv([width, width], 3, stride, c.groups, device),
+                    bn2: bn(width, device),
+                    conv3: Some(conv([width, out], 1, 1, 1, device)),
+                    bn3: Some(bn(out, device)),
+                    downsample,
+                }
+            }
+        }
+    }
+
+    fn forward<T: Copy + PartialEq + std::fmt::Debug>(
+        &self,
+        x: Tensor<4>,
+        trace: &mut Trace<T, 4>,
+    ) -> Tensor<4> {
+        let relu = Relu::new();
+        let point = |trace: &mut Trace<T, 4>, bn: &BatchNorm, z: Tensor<4>| {
+            let out = bn.forward(z);
+            trace.bias(out, || effective_bias(bn, None))
+        };
+        let shortcut = match &self.downsample {
+            Some(d) => {
+                let z = d.conv.forward(x.clone());
+                point(trace, &d.bn, z)
+            }
+            None => x.clone(),
+        };
+        let z = self.conv1.forward(x);
+        let h = relu.forward(point(trace, &self.bn1, z));
+        let z = self.conv2.forward(h);
+        let mut h = point(trace, &self.bn2, z);
+        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
+            let z = conv3.forward(relu.forward(h));
+            h = point(trace, bn3, z);
+        }
+        relu.forward(h + shortcut)
+    }
+}
+
+impl ResNet {
+    /// A ResNet with Burn's default initialisation (untrained).
+    ///
+    /// # Panics
+    /// If the configuration is invalid (see [`ResNet::try_new`]).
+    pub fn new(config: &ResNetConfig, device: &Device) -> Self {
+        Self::try_new(config, device).expect("valid ResNet configuration")
+    }
+
+    /// A ResNet with Burn's default initialisation.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a stage with no block, zero groups,
+    /// classes, channels or planes, grouped or widened basic blocks, or a
+    /// bottleneck width that rounds to 0.
+    pub fn try_new(config: &ResNetConfig, device: &Device) -> Result<Self> {
+        config.check()?;
+        let c = config;
+        let mut inplanes = c.planes;
+        let mut stage = |i: usize| {
+            let planes = c.planes << i;
+            let stride = if i == 0 { 1 } else { 2 };
+            (0..c.layers[i])
+                .map(|b| {
+                    let block =
+                        Block::new(c, inplanes, planes, if b == 0 { stride } else { 1 }, device);
+                    inplanes = planes * c.block.expansion();
+                    block
+                })
+                .collect::<Vec<_>>()
+        };
+        let (layer1, layer2, layer3, layer4) = (stage(0), stage(1), stage(2), stage(3));
+        let features = (c.planes << 3) * c.block.expansion();
+        Ok(Self {
+            conv1: conv([c.in_channels, c.planes], 7, 2, 1, device),
+            bn1: bn(c.planes, device),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            fc: LinearConfig::new(features, c.num_classes).init(device),
+        })
+    }
+
+    /// The plain forward pass: logits `[B, classes]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_traced(x, &mut Trace::untraced())
+    }
+
+    /// The stages, `layer1` … `layer4`.
+    pub fn stages(&self) -> [&[Block]; 4] {
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+    }
+
+    /// Loads a torchvision checkpoint (a `.safetensors` file or a zip-format
+    /// `.pth` state dict, recognised by content) into a new model of shape
+    /// `config`. torchvision key names; `num_batches_tracked` buffers are
+    /// skipped; `fc.weight` is transposed to Burn's layout. The model is in
+    /// training mode as constructed; [`Probe::new`](crate::Probe::new) takes
+    /// its inference copy.
+    ///
+    /// # Errors
+    /// [`Error::Load`] naming the file and the first problem: unreadable or
+    /// truncated file, missing tensors, unexpected tensors (another
+    /// architecture), or a tensor of the wrong shape — never a partial load.
+    pub fn load(config: &ResNetConfig, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| Error::load(&file, e.to_string()))?;
+        let mut model = Self::try_new(config, device)?;
+        let result = if bytes.starts_with(b"PK\x03\x04") {
+            drop(bytes);
+            let mut store = PytorchStore::from_file(path)
+                .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
+                .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.")
+                .allow_partial(true)
+                .validate(false);
+            model
+                .load_from(&mut store)
+                .map_err(|e| Error::load(&file, e.to_string()))?
+        } else {
+            let mut store = safetensors_store(Some(bytes))
+                .allow_partial(true)
+                .validate(false);
+            model
+                .load_from(&mut store)
+                .map_err(|e| Error::load(&file, e.to_string()))?
+        };
+        check_applied(&file, result)?;
+        Ok(model)
+    }
+
+    /// Loads a torchvision-layout `.safetensors` checkpoint held in memory
+    /// (e.g. embedded with `include_bytes!`). Same checks as [`ResNet::load`].
+    pub fn load_safetensors_bytes(
+        config: &ResNetConfig,
+        bytes: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut model = Self::try_new(config, device)?;
+        let mut store = safetensors_store(Some(bytes))
+            .allow_partial(true)
+            .validate(false);
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| Error::load("<memory>", e.to_string()))?;
+        check_applied("<memory>", result)?;
+        Ok(model)
+    }
+
+    /// Writes the weights as a `.safetensors` file with torchvision's key
+    /// names and layouts, loadable by [`ResNet::load`] and by
+    /// `torchvision.models.resnet.ResNet.load_state_dict`.
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let mut store = SafetensorsStore::from_file(path)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .skip_enum_variants(true)
+            .with_key_remapping(r"\.downsample\.conv\.", ".downsample.0.")
+            .with_key_remapping(r"\.downsample\.bn\.", ".downsample.1.");
+        self.save_into(&mut store)
+            .map_err(|e| Error::load(&path.display().to_string(), e.to_string()))
+    }
+}
+
+fn safetensors_store(bytes: Option<Vec<u8>>) -> SafetensorsStore {
+    SafetensorsStore::from_bytes(bytes)
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .skip_enum_variants(true)
+        .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
+        .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.")
+}
+
+/// torchvision's name for a Burn parameter path.
+fn torchvision_name(path: &str) -> String {
+    let path = path
+        .replace(".downsample.conv.", ".downsample.0.")
+        .replace(".downsample.bn.", ".downsample.1.");
+    let is_bn = path
+        .split('.')
+        .rev()
+        .nth(1)
+        .is_some_and(|m| m.starts_with("bn"))
+        || path.contains(".downsample.1.");
+    match path.rsplit_once('.') {
+        Some((m, "gamma")) if is_bn => format!("{m}.weight"),
+        Some((m, "beta")) if is_bn => format!("{m}.bias"),
+        _ => path,
+    }
+}
+
+/// The first few names of a list, and how many more there are.
+fn some_of(keys: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = keys[..keys.len().min(SHOWN)].join(", ");
+    if keys.len() > SHOWN {
+        s.push_str(&format!(" and {} more", keys.len() - SHOWN));
+    }
+    s
+}
+
+fn check_applied(file: &str, r: ApplyResult) -> Result<()> {
+    if let Some(e) = r.errors.first() {
+        return Err(Error::load(file, e.to_string()));
+    }
+    if !r.missing.is_empty() {
+        let keys: Vec<String> = r.missing.iter().map(|(p, _)| torchvision_name(p)).collect();
+        return Err(Error::load(
+            file,
+            format!(
+                "{} tensors missing from the file: {}",
+                keys.len(),
+                some_of(&keys)
+            ),
+        ));
+    }
+    let unexpected: Vec<String> = r
+        .unused
+        .iter()
+        .filter(|k| !k.ends_with("num_batches_tracked"))
+        .map(|k| torchvision_name(k))
+        .collect();
+    if !unexpected.is_empty() {
+        return Err(Error::load(
+            file,
+            format!(
+                "{} unexpected tensors (another architecture?): {}",
+                unexpected.len(),
+                some_of(&unexpected)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Explainable<4> for ResNet {
+    type Tap = ResNetTap;
+
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<ResNetTap, 4>) -> Tensor<2> {
+        let z = self.bn1.forward(self.conv1.forward(x));
+        let z = trace.bias(z, || effective_bias(&self.bn1, None));
+        let mut x = self.maxpool.forward(Relu::new().forward(z));
+        x = trace.tap(ResNetTap::Stem, x);
+        let stage_taps = [
+            ResNetTap::Layer1,
+            ResNetTap::Layer2,
+            ResNetTap::Layer3,
+            ResNetTap::Layer4,
+        ];
+        for (s, (blocks, tap)) in self.stages().into_iter().zip(stage_taps).enumerate() {
+            for (index, block) in blocks.iter().enumerate() {
+                x = block.forward(x, trace);
+                x = trace.tap(
+                    ResNetTap::Block {
+                        stage: s + 1,
+                        index,
+                    },
+                    x,
+                );
+            }
+            x = trace.tap(tap, x);
+        }
+        self.fc.forward(x.mean_dims(&[2, 3]).flatten(1, 3))
+    }
+
+    fn cam_weights(&self, tap: ResNetTap) -> Option<Tensor<2>> {
+        let last = self.layer4.len() - 1;
+        match tap {
+            ResNetTap::Layer4 => Some(self.fc.weight.val()),
+            ResNetTap::Block { stage: 4, index } if index == last => Some(self.fc.weight.val()),
+            _ => None,
+        }
+    }
+
+    fn check_input(&self, dims: &[usize]) -> std::result::Result<(), String> {
+        let channels = self.conv1.weight.dims()[1];
+        if dims[1] != channels {
+            return Err(format!(
+                "this ResNet takes {channels} input channels, got {} (input {dims:?})",
+                dims[1]
+            ));
+        }
+        Ok(())
+    }
+}

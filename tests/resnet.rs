@@ -1,0 +1,234 @@
+//! The ResNet family against torchvision, pytorch-grad-cam and captum, on
+//! the seeded random-weight fixtures (`$BURN_EXPLAINABLE_FIXTURES/resnet`,
+//! described in its README): forward taps and logits, raw Grad-CAM and
+//! Grad-CAM++, pytorch-grad-cam's post-processed maps, input gradients.
+
+mod common;
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use burn_explainable::models::resnet::{BlockKind, ResNet, ResNetConfig, ResNetTap};
+use burn_explainable::resize::resize;
+use burn_explainable::{Explainer, GradCam, GradCamPlusPlus, Probe};
+use common::{Npz, assert_close, device, fixtures_dir, slow_backend, values};
+
+/// Forward taps, logits, gradients and raw maps: relative 1e-4 of the
+/// array's max |value| (the fixtures' suggestion).
+const REL: f32 = 1e-4;
+/// pytorch-grad-cam's post-processed `[0, 1]` maps: absolute.
+const ABS_MAPS: f32 = 1e-4;
+
+fn file(name: &str) -> PathBuf {
+    fixtures_dir().join("resnet").join(name)
+}
+
+/// The fixture models: (weights file, reference file, architecture). The
+/// architectures are the README's; the class count comes from the logits.
+fn cases() -> Vec<(&'static str, &'static str, ResNetConfig)> {
+    let classes = |reference: &str| Npz::resnet_fixture(reference).get("logits").shape[1];
+    let r18 = ResNetConfig::resnet18(classes("resnet18_reference.npz"));
+    let bottleneck = ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1])
+        .with_groups(2)
+        .with_width_per_group(16)
+        .with_num_classes(classes("bottleneck_reference.npz"));
+    vec![
+        ("resnet18.safetensors", "resnet18_reference.npz", r18),
+        (
+            "bottleneck.safetensors",
+            "bottleneck_reference.npz",
+            bottleneck.clone(),
+        ),
+        ("bottleneck.pth", "bottleneck_reference.npz", bottleneck),
+    ]
+}
+
+fn stage_tap(name: &str) -> ResNetTap {
+    match name {
+        "maxpool" => ResNetTap::Stem,
+        "layer1" => ResNetTap::Layer1,
+        "layer2" => ResNetTap::Layer2,
+        "layer3" => ResNetTap::Layer3,
+        "layer4" => ResNetTap::Layer4,
+        other => panic!("no tap for {other}"),
+    }
+}
+
+#[test]
+fn logits_and_stage_outputs_match_torchvision() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    for (weights, reference, config) in cases() {
+        let r = Npz::resnet_fixture(reference);
+        let model = ResNet::load(&config, file(weights), &device).unwrap();
+        let probe = Probe::new(&model);
+        let logits = probe.forward(x.clone()).unwrap();
+        assert_close(
+            &format!("{weights} logits"),
+            logits,
+            r.tensor("logits", &device),
+            REL,
+        );
+        for stage in ["maxpool", "layer1", "layer2", "layer3", "layer4"] {
+            let probe = Probe::new(&model).at(stage_tap(stage));
+            let (_, a) = probe.activations(x.clone()).unwrap();
+            assert_close(
+                &format!("{weights} {stage}"),
+                a,
+                r.tensor(stage, &device),
+                REL,
+            );
+        }
+    }
+}
+
+/// pytorch-grad-cam's `scale_cam_image` pipeline on raw maps `[B, N, h, w]`:
+/// ReLU, per-map `(v − min) / (1e-7 + max)`, bilinear resize (half-pixel),
+/// then the same normalisation again.
+fn pgc_postprocess(raw: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    fn scale(m: Tensor<4>) -> Tensor<4> {
+        let m = m.clone() - m.min_dims(&[2, 3]);
+        m.clone() / m.max_dims(&[2, 3]).add_scalar(1e-7)
+    }
+    let m = scale(raw.clamp_min(0.0));
+    scale(resize(m, &size).unwrap())
+}
+
+#[test]
+fn grad_cam_family_matches_pytorch_grad_cam() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let [_, _, h, w] = x.dims();
+    let cases = if slow_backend() {
+        cases()[1..2].to_vec()
+    } else {
+        cases()
+    };
+    for (weights, reference, config) in cases {
+        let r = Npz::resnet_fixture(reference);
+        let targets = r.indices("targets");
+        let model = ResNet::load(&config, file(weights), &device).unwrap();
+        let layers: Vec<String> = r
+            .keys()
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("raw_gradcam.").map(String::from))
+            .collect();
+        assert!(
+            !layers.is_empty(),
+            "{reference} has no raw_gradcam.* arrays"
+        );
+        for layer in layers {
+            let probe = Probe::new(&model).at(stage_tap(&layer));
+            let what = |m: &str| format!("{weights} {m}.{layer}");
+            let expected = |k: &str| r.tensor::<4>(&format!("{k}.{layer}"), &device);
+
+            let grad_cam = GradCam::new().explain(&probe, x.clone(), &targets).unwrap();
+            assert_close(
+                &what("scores"),
+                grad_cam.scores.clone(),
+                r.tensor("scores", &device),
+                REL,
+            );
+            assert_close(
+                &what("raw_gradcam"),
+                grad_cam.maps.clone(),
+                expected("raw_gradcam"),
+                REL,
+            );
+            let post = pgc_postprocess(grad_cam.maps, [h, w]);
+            let pgc = expected("pgc_gradcam");
+            assert_close(&what("pgc_gradcam"), post.clone(), pgc.clone(), ABS_MAPS);
+            // The maps pytorch-grad-cam leaves at zero are exactly zero here.
+            let zero_ref = pgc.max_dims(&[2, 3]).equal_elem(0.0);
+            let zero_ours = post.max_dims(&[2, 3]).equal_elem(0.0);
+            assert_eq!(
+                zero_ours.into_data().try_to_vec::<bool>().unwrap(),
+                zero_ref.into_data().try_to_vec::<bool>().unwrap(),
+                "{}",
+                what("all-zero maps")
+            );
+
+            let pp = GradCamPlusPlus::new()
+                .explain(&probe, x.clone(), &targets)
+                .unwrap();
+            assert_close(
+                &what("raw_gradcampp_noeps"),
+                pp.maps,
+                expected("raw_gradcampp_noeps"),
+                REL,
+            );
+            let pp = GradCamPlusPlus::new()
+                .with_epsilon(1e-6)
+                .explain(&probe, x.clone(), &targets)
+                .unwrap();
+            assert_close(
+                &what("raw_gradcampp"),
+                pp.maps.clone(),
+                expected("raw_gradcampp"),
+                REL,
+            );
+            let post = pgc_postprocess(pp.maps, [h, w]);
+            assert_close(
+                &what("pgc_gradcampp"),
+                post,
+                expected("pgc_gradcampp"),
+                ABS_MAPS,
+            );
+        }
+    }
+}
+
+/// Input gradients cross every ReLU gate and max-pool choice: a gate that
+/// flips between two float32 implementations changes one compact patch by
+/// ~1e-3 relative (fixtures README). So: 99.9% of the elements within
+/// relative 1e-4 and all within 5e-3.
+fn assert_gradients_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
+    let (sa, a) = values(actual);
+    let (se, e) = values(expected);
+    assert_eq!(sa, se, "{what}: shape");
+    let scale = e.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diffs: Vec<f32> = a
+        .iter()
+        .zip(&e)
+        .map(|(x, y)| (x - y).abs() / scale)
+        .collect();
+    let worst = diffs.iter().fold(0f32, |m, &d| {
+        m.max(if d.is_nan() { f32::INFINITY } else { d })
+    });
+    let close = diffs.iter().filter(|&&d| d <= 1e-4).count() as f64 / diffs.len() as f64;
+    assert!(worst <= 5e-3, "{what}: worst relative difference {worst:e}");
+    assert!(
+        close >= 0.999,
+        "{what}: only {:.3}% within 1e-4",
+        100.0 * close
+    );
+}
+
+#[test]
+fn input_gradients_match_torch_autograd() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let cases = if slow_backend() {
+        cases()[1..2].to_vec()
+    } else {
+        cases()
+    };
+    for (weights, reference, config) in cases {
+        let r = Npz::resnet_fixture(reference);
+        let model = ResNet::load(&config, file(weights), &device).unwrap();
+        let g = Probe::new(&model)
+            .input_gradients(x.clone(), &r.indices("targets"), 16, false)
+            .unwrap();
+        let expected = r.tensor::<5>("input_grad", &device);
+        let grads = g.gradients.reshape(expected.dims());
+        assert_gradients_close(&format!("{weights} input_grad"), grads.clone(), expected);
+        // captum's Saliency(abs=True), reduced over channels by max.
+        let saliency = grads.abs().max_dim(2).squeeze_dim::<4>(2);
+        let captum = r.tensor::<4>("captum_saliency_max", &device);
+        assert_gradients_close(
+            &format!("{weights} captum_saliency_max"),
+            saliency.unsqueeze_dim(2),
+            captum.unsqueeze_dim(2),
+        );
+    }
+}
