@@ -148,6 +148,15 @@ pub enum Error {
     #[error("could not read tensor data from the device: {0}")]
     Data(String),
 
+    /// Reading or writing an image failed.
+    #[error("image {what}: {reason}")]
+    Image {
+        /// The file concerned.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// Loading weights failed: the file cannot be read, or its tensors do
     /// not fit the model (missing, unexpected or mis-shaped, each named).
     #[error("loading weights from {file}: {reason}")]
