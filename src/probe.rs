@@ -11,6 +11,7 @@
 //! and runs the forward and backward passes the methods need.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -247,6 +248,17 @@ pub struct InputGradients<const D: usize> {
 pub struct Probe<M: Explainable<D>, const D: usize> {
     model: M,
     tap: Option<M::Tap>,
+    on_pass: Option<PassHook>,
+}
+
+/// A callback run after every pass through the model.
+#[derive(Clone)]
+struct PassHook(Arc<dyn Fn(usize) + Send + Sync>);
+
+impl Debug for PassHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassHook")
+    }
 }
 
 impl<M: Explainable<D>, const D: usize> Probe<M, D> {
@@ -260,7 +272,49 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
 
     /// Wraps a model that is already in inference mode (see [`Module::valid`]).
     pub fn from_prepared(model: M) -> Self {
-        Self { model, tap: None }
+        Self {
+            model,
+            tap: None,
+            on_pass: None,
+        }
+    }
+
+    /// Calls `hook(rows)` after every pass through the model, with the
+    /// number of rows (samples, masked copies or target units) the pass
+    /// processed — for progress reporting by the caller; the library itself
+    /// never prints.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use burn::prelude::*;
+    /// use burn_explainable::{Explainer, Probe, ScoreCam, Targets, testing::TinyNet};
+    ///
+    /// let device = Device::flex();
+    /// let rows = Arc::new(AtomicUsize::new(0));
+    /// let seen = rows.clone();
+    /// let probe = Probe::new(&TinyNet::new(&device))
+    ///     .at(TinyNet::FEATURES)
+    ///     .on_pass(move |n| { seen.fetch_add(n, Ordering::Relaxed); });
+    /// let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
+    /// ScoreCam::new().explain(&probe, x, &Targets::top_k(1))?;
+    /// // One plain pass, then one masked copy per channel (6) of the tap.
+    /// assert_eq!(rows.load(Ordering::Relaxed), 1 + 6);
+    /// # Ok::<(), burn_explainable::Error>(())
+    /// ```
+    pub fn on_pass(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_pass = Some(PassHook(Arc::new(hook)));
+        self
+    }
+
+    /// The model's forward pass, reported to the pass hook.
+    fn run(&self, input: Tensor<D>, trace: &mut Trace<M::Tap, D>) -> Tensor<2> {
+        let rows = input.dims()[0];
+        let logits = self.model.forward_traced(input, trace);
+        if let Some(hook) = &self.on_pass {
+            (hook.0)(rows);
+        }
+        logits
     }
 
     /// Selects the tap point the CAM methods explain.
@@ -318,14 +372,14 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     pub fn forward(&self, input: Tensor<D>) -> Result<Tensor<2>> {
         let input = self.prepare(input)?;
         let rows = input.dims()[0];
-        let logits = self.model.forward_traced(input, &mut Trace::untraced());
+        let logits = self.run(input, &mut Trace::untraced());
         self.check_logits(&logits, rows)?;
         Ok(logits)
     }
 
     /// The plain forward pass of an input already checked by the caller.
     pub(crate) fn forward_unchecked(&self, input: Tensor<D>) -> Tensor<2> {
-        self.model.forward_traced(input, &mut Trace::untraced())
+        self.run(input, &mut Trace::untraced())
     }
 
     /// One forward pass recording the activation at the selected tap:
@@ -338,7 +392,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         let input = self.prepare(input)?;
         let rows = input.dims()[0];
         let mut trace = Trace::with_mode(Mode::Capture(tap));
-        let logits = self.model.forward_traced(input, &mut trace);
+        let logits = self.run(input, &mut trace);
         trace.check_reached(tap)?;
         self.check_logits(&logits, rows)?;
         let activation = trace.activation.take().expect("reached tap was recorded");
@@ -352,9 +406,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         match targets.units_per_sample() {
             Some(n) => Ok((n, None)),
             None => {
-                let logits = self
-                    .model
-                    .forward_traced(input.clone(), &mut Trace::untraced());
+                let logits = self.run(input.clone(), &mut Trace::untraced());
                 self.check_logits(&logits, input.dims()[0])?;
                 let resolved = targets.resolve(&logits)?;
                 Ok((resolved.units, Some(resolved)))
@@ -393,7 +445,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         for start in (0..n).step_by(units_per_pass) {
             let len = units_per_pass.min(n - start);
             let mut trace = Trace::with_mode(Mode::Leaf(tap, len));
-            let logits = self.model.forward_traced(input.clone(), &mut trace);
+            let logits = self.run(input.clone(), &mut trace);
             if let Err(e) = trace
                 .check_reached(tap)
                 .and_then(|()| self.check_logits(&logits, batch * len))
@@ -456,7 +508,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
                 Mode::Pass
             };
             let mut trace = Trace::<M::Tap, D>::with_mode(mode);
-            let logits = self.model.forward_traced(leaf.clone(), &mut trace);
+            let logits = self.run(leaf.clone(), &mut trace);
             if let Err(e) = self.check_logits(&logits, batch * len) {
                 discard(logits);
                 return Err(e);
