@@ -59,12 +59,15 @@ pub mod filters;
 pub mod methods;
 #[cfg(feature = "resnet")]
 pub mod models;
+pub mod preprocess;
 mod probe;
 pub mod resize;
 mod rng;
 mod targets;
 mod tensor_ops;
 pub mod testing;
+#[cfg(feature = "vis")]
+pub mod vis;
 
 pub use adapters::{Features, Split, effective_bias};
 pub use combinators::{Noise, Smooth, Tta};

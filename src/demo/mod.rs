@@ -6,8 +6,10 @@
 //! and the same initial weights on every platform and backend.
 
 mod pulses;
+mod shapes;
 
 pub use pulses::{PULSE_CLASSES, PulseNet, PulseTap, Pulses, pulses};
+pub use shapes::{BoundingBox, SHAPE_CLASSES, Shapes, shapes};
 
 use burn::prelude::*;
 
@@ -37,3 +39,34 @@ pub fn points_inside(map: &[f32], inside: impl Fn(usize) -> bool) -> bool {
         });
     best.is_some_and(|(i, _)| inside(i))
 }
+
+#[cfg(feature = "resnet")]
+mod shapes_model {
+    use burn::prelude::*;
+
+    use crate::error::Result;
+    use crate::models::resnet::{BlockKind, ResNet, ResNetConfig};
+
+    /// The weights of the embedded demo model (torchvision layout), trained
+    /// by `examples/train_shapes.rs`.
+    static WEIGHTS: &[u8] = include_bytes!("../../assets/shapes_resnet.safetensors");
+
+    /// The architecture of the embedded demo model: a narrow ResNet with one
+    /// basic block per stage, 16 stem channels and the 4 shape classes.
+    pub fn shapes_resnet_config() -> ResNetConfig {
+        ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1])
+            .with_planes(16)
+            .with_num_classes(super::SHAPE_CLASSES.len())
+    }
+
+    /// The embedded demo model, trained on [`shapes`](super::shapes) images
+    /// of 96×96 pixels normalised with
+    /// [`imagenet_normalize`](crate::preprocess::imagenet_normalize).
+    /// Works offline: the weights are compiled into the crate.
+    pub fn shapes_resnet(device: &Device) -> Result<ResNet> {
+        ResNet::load_safetensors_bytes(&shapes_resnet_config(), WEIGHTS.to_vec(), device)
+    }
+}
+
+#[cfg(feature = "resnet")]
+pub use shapes_model::{shapes_resnet, shapes_resnet_config};
