@@ -48,13 +48,13 @@ fn main() -> Result<(), burn_explainable::Error> {
         .maps
         .into_data()
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .expect("f32 maps");
     let signals = test
         .signals
         .into_data()
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .expect("f32");
 
     for i in 0..4 {

@@ -2,6 +2,7 @@
 //! the seeded random-weight fixtures (`$BURN_EXPLAINABLE_FIXTURES/resnet`,
 //! described in its README): forward taps and logits, raw Grad-CAM and
 //! Grad-CAM++, pytorch-grad-cam's post-processed maps, input gradients.
+#![cfg(feature = "resnet")]
 
 mod common;
 

@@ -1,0 +1,303 @@
+//! Explain a ResNet's predictions and write heatmap overlays as PNG.
+//!
+//! ```text
+//! # The embedded demo model on the sample images, offline:
+//! cargo run --release --example explain
+//! # A torchvision checkpoint on your own image:
+//! cargo run --release --example explain -- --weights resnet50.pth --arch resnet50 --image cat.jpg
+//! ```
+//!
+//! Options:
+//! - `--method M`: `gradcam` (default), `gradcam++`, `scorecam`, `cam`,
+//!   `saliency`, `fullgrad`, or a combinator in front of one:
+//!   `smooth:gradcam`, `tta:saliency`, `tta:smooth:gradcam`, …
+//! - `--target T`: `top1` (default), `top3`, … or a class index
+//! - `--layer L`: `layer4`, `layer3`, `layer2`, `layer1`, `stem`; by default
+//!   `layer4` for a checkpoint and `layer3` for the demo model (its 96-pixel
+//!   inputs leave `layer4` a 3×3 map)
+//! - `--weights FILE --arch NAME [--classes N]`: a torchvision `.pth` or
+//!   `.safetensors` checkpoint and its architecture (`resnet18` … `resnet152`,
+//!   `resnext50_32x4d`, `wide_resnet50_2`, …), 1000 classes by default
+//! - `--image FILE`: the image (repeatable); ImageNet preprocessing
+//!   (shorter side 256, centre crop 224)
+//! - `--out PATH`: the PNG to write (one image) or a folder
+//!   (default `target/explain`)
+//! - `--colormap jet|turbo|viridis` (default jet), `--alpha A` (default 0.5)
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use burn_explainable::demo::{SHAPE_CLASSES, shapes_resnet};
+use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
+use burn_explainable::preprocess::imagenet_normalize;
+use burn_explainable::vis::{
+    Colormap, image_to_tensor, load_image, overlay, preprocess_imagenet, save_png,
+};
+use burn_explainable::{
+    Cam, Explain, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam,
+    Smooth, Targets, Tta,
+};
+use image::imageops::FilterType;
+
+type Method = Box<dyn Explainer<ResNet, 4>>;
+type Failure = Box<dyn std::error::Error>;
+
+struct Args {
+    method: String,
+    target: String,
+    layer: Option<String>,
+    weights: Option<PathBuf>,
+    arch: String,
+    classes: usize,
+    images: Vec<PathBuf>,
+    out: Option<PathBuf>,
+    colormap: Colormap,
+    alpha: f32,
+}
+
+fn parse_args() -> Result<Args, Failure> {
+    let mut a = Args {
+        method: "gradcam".into(),
+        target: "top1".into(),
+        layer: None,
+        weights: None,
+        arch: "resnet50".into(),
+        classes: 1000,
+        images: Vec::new(),
+        out: None,
+        colormap: Colormap::Jet,
+        alpha: 0.5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--method" => a.method = value()?,
+            "--target" => a.target = value()?,
+            "--layer" => a.layer = Some(value()?),
+            "--weights" => a.weights = Some(value()?.into()),
+            "--arch" => a.arch = value()?,
+            "--classes" => a.classes = value()?.parse()?,
+            "--image" => a.images.push(value()?.into()),
+            "--out" => a.out = Some(value()?.into()),
+            "--alpha" => a.alpha = value()?.parse()?,
+            "--colormap" => {
+                a.colormap = match value()?.as_str() {
+                    "jet" => Colormap::Jet,
+                    "turbo" => Colormap::Turbo,
+                    "viridis" => Colormap::Viridis,
+                    other => return Err(format!("unknown colormap {other}").into()),
+                }
+            }
+            "-h" | "--help" => {
+                println!("see the documentation at the top of examples/explain.rs");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other} (try --help)").into()),
+        }
+    }
+    Ok(a)
+}
+
+/// A method from its name; `smooth:` and `tta:` wrap what follows.
+fn method(spec: &str) -> Result<Method, Failure> {
+    if let Some(inner) = spec.strip_prefix("smooth:") {
+        return Ok(Box::new(Smooth::new(method(inner)?)));
+    }
+    if let Some(inner) = spec.strip_prefix("tta:") {
+        return Ok(Box::new(Tta::new(method(inner)?)));
+    }
+    Ok(match spec {
+        "gradcam" => Box::new(GradCam::new()),
+        "gradcam++" => Box::new(GradCamPlusPlus::new()),
+        "scorecam" => Box::new(ScoreCam::new()),
+        "cam" => Box::new(Cam::new()),
+        "saliency" => Box::new(Gradients::new()),
+        "fullgrad" => Box::new(FullGrad::new()),
+        other => return Err(format!("unknown method {other}").into()),
+    })
+}
+
+/// Roughly how many rows a method pushes through the model for one image
+/// with `units` targets and `channels` channels at the tap: the progress
+/// bar's total.
+fn expected_rows(spec: &str, units: usize, channels: usize) -> usize {
+    if let Some(inner) = spec.strip_prefix("smooth:") {
+        return 20 * expected_rows(inner, units, channels);
+    }
+    if let Some(inner) = spec.strip_prefix("tta:") {
+        return 8 * expected_rows(inner, units, channels);
+    }
+    match spec {
+        // One masked copy per channel serves every unit.
+        "scorecam" => 1 + channels,
+        "cam" => 1,
+        _ => 1 + units,
+    }
+}
+
+fn tap(layer: &str) -> Result<ResNetTap, Failure> {
+    Ok(match layer {
+        "stem" => ResNetTap::Stem,
+        "layer1" => ResNetTap::Layer1,
+        "layer2" => ResNetTap::Layer2,
+        "layer3" => ResNetTap::Layer3,
+        "layer4" => ResNetTap::Layer4,
+        other => return Err(format!("unknown layer {other}").into()),
+    })
+}
+
+fn targets(spec: &str) -> Result<Targets, Failure> {
+    Ok(match spec.strip_prefix("top") {
+        Some(k) => Targets::top_k(k.parse()?),
+        None => Targets::indices([[spec.parse::<i64>()?]]),
+    })
+}
+
+fn main() -> Result<(), Failure> {
+    let args = parse_args()?;
+    let device = Device::flex();
+    let explainer = method(&args.method)?;
+    let targets = targets(&args.target)?;
+
+    // The model, the class names, and the inputs with their display images.
+    let (model, names, inputs) = match &args.weights {
+        Some(weights) => {
+            let config = ResNetConfig::from_name(&args.arch, args.classes)?;
+            let model = ResNet::load(&config, weights, &device)?;
+            if args.images.is_empty() {
+                return Err("--weights needs at least one --image".into());
+            }
+            let mut inputs = Vec::new();
+            for path in &args.images {
+                let (x, shown) = preprocess_imagenet(&load_image(path)?, 256, 224, &device)?;
+                inputs.push((path.clone(), x, shown));
+            }
+            (model, None, inputs)
+        }
+        None => {
+            let model = shapes_resnet(&device)?;
+            let images = if args.images.is_empty() {
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+                    .map(|e| e.map(|e| e.path()))
+                    .collect::<Result<_, _>>()?;
+                files.retain(|p| p.extension().is_some_and(|e| e == "png"));
+                files.sort();
+                files
+            } else {
+                args.images.clone()
+            };
+            let mut inputs = Vec::new();
+            for path in images {
+                let image = load_image(&path)?;
+                let x = imagenet_normalize(image_to_tensor(&image, &device).unsqueeze_dim(0));
+                // Shown three times larger: 96 pixels is small on screen.
+                let (w, h) = image.dimensions();
+                let shown = image::imageops::resize(&image, 3 * w, 3 * h, FilterType::CatmullRom);
+                inputs.push((path, x, shown));
+            }
+            (model, Some(SHAPE_CLASSES.as_slice()), inputs)
+        }
+    };
+    let default_layer = if args.weights.is_some() {
+        "layer4"
+    } else {
+        "layer3"
+    };
+    let layer = args.layer.as_deref().unwrap_or(default_layer);
+    let name = |c: usize| names.map_or(format!("class {c}"), |n| n[c].to_string());
+
+    let rows = Arc::new(AtomicUsize::new(0));
+    let seen = rows.clone();
+    let probe = Probe::new(&model).at(tap(layer)?).on_pass(move |n| {
+        seen.fetch_add(n, Ordering::Relaxed);
+    });
+    let out_dir = match &args.out {
+        Some(p) if inputs.len() == 1 && p.extension().is_some() => None,
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from("target/explain")),
+    };
+    if let Some(dir) = &out_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+
+    for (path, x, shown) in inputs {
+        let logits = probe.forward(x.clone())?;
+        let probs = softmax(logits, 1);
+        let (top, order) = probs.sort_descending_with_indices(1);
+        let top: Vec<f32> = top.into_data().convert::<f32>().try_into_vec()?;
+        let order: Vec<i64> = order.into_data().convert::<i64>().try_into_vec()?;
+        println!(
+            "{}:",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        for (p, c) in top.iter().zip(&order).take(3) {
+            println!("  {:>6.2}%  {}", 100.0 * p, name(*c as usize));
+        }
+
+        // A progress bar for the methods that make many passes.
+        let channels = if args.method.contains("scorecam") {
+            probe.activations(x.clone())?.1.dims()[1]
+        } else {
+            0
+        };
+        let units = match &targets {
+            Targets::TopK(k) => *k,
+            _ => 1,
+        };
+        let total = expected_rows(&args.method, units, channels);
+        rows.store(0, Ordering::Relaxed);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let e = std::thread::scope(|s| {
+            let bar = s.spawn(|| {
+                if total < 64 {
+                    return;
+                }
+                while !done.load(Ordering::Relaxed) {
+                    support::progress(rows.load(Ordering::Relaxed), total);
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                support::progress(total, total);
+                eprintln!();
+            });
+            let e = Explain::new(&explainer).run(&probe, x, &targets);
+            done.store(true, Ordering::Relaxed);
+            bar.join().expect("progress thread");
+            e
+        })?;
+
+        let scores: Vec<f32> = e.scores.into_data().convert::<f32>().try_into_vec()?;
+        let indices: Vec<i64> = e.indices.into_data().convert::<i64>().try_into_vec()?;
+        let [_, n, h, w] = e.maps.dims();
+        for j in 0..n {
+            let map = e.maps.clone().slice([0..1, j..j + 1]).reshape([h, w]);
+            let image = overlay(&shown, map, args.colormap, args.alpha)?;
+            let file = match (&out_dir, &args.out) {
+                (None, Some(p)) => p.clone(),
+                (Some(dir), _) => {
+                    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+                    let method = args.method.replace("++", "pp").replace(":", "-");
+                    dir.join(format!("{stem}_{method}_{}.png", indices[j]))
+                }
+                (None, None) => unreachable!("a default folder is always set"),
+            };
+            save_png(&image, &file)?;
+            println!(
+                "  {} for {} (logit {:.3}) → {}",
+                args.method,
+                name(indices[j] as usize),
+                scores[j],
+                file.display()
+            );
+        }
+    }
+    std::io::stdout().flush()?;
+    Ok(())
+}
