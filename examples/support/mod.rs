@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod train;
+#[cfg(feature = "resnet")]
+pub mod workloads;
 
 /// Draws a progress bar on stderr (examples only; the library never prints).
 pub fn progress(done: usize, total: usize) {

@@ -22,18 +22,30 @@ pub fn device() -> Device {
         "ndarray" => Device::ndarray(),
         #[cfg(feature = "wgpu")]
         "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(0usize),
         other => panic!(
             "BURN_EXPLAINABLE_TEST_BACKEND={other}: unknown backend or its Cargo feature is off"
         ),
     }
 }
 
-/// Whether the slow cases (large models, many passes) should run on this backend.
+/// The test backend's name (`BURN_EXPLAINABLE_TEST_BACKEND`, default `flex`).
+pub fn backend_name() -> String {
+    std::env::var("BURN_EXPLAINABLE_TEST_BACKEND").unwrap_or_else(|_| "flex".into())
+}
+
+/// Whether this backend is too slow for the largest cases (wgpu on a CPU
+/// Vulkan driver is 10–60× slower than flex): they then run a subset.
 pub fn slow_backend() -> bool {
-    matches!(
-        std::env::var("BURN_EXPLAINABLE_TEST_BACKEND").as_deref(),
-        Ok("wgpu")
-    )
+    backend_name() == "wgpu"
+}
+
+/// Whether this backend's convolution backward pass is slow (ndarray and
+/// wgpu on a CPU): the quality tests then skip their input-gradient methods,
+/// which the golden and parity tests cover on every backend.
+pub fn slow_backward() -> bool {
+    backend_name() != "flex"
 }
 
 fn dir_from(var: &str, default: &str) -> PathBuf {

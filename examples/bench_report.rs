@@ -1,0 +1,197 @@
+//! Prints one JSON object per line for every benchmark workload: the median
+//! time of each method next to the inference forward pass measured in the
+//! same process, and their ratio (ratios hold on a noisy machine where
+//! absolute times do not).
+//!
+//! ```text
+//! cargo run --release --example bench_report -- [--backend flex|ndarray|wgpu] [--quick]
+//! ```
+//!
+//! The full report covers ResNet-18 and ResNet-50 (random weights, inference
+//! mode) at batch 1 and 8, 224², one and five top-k targets per image. Score-CAM
+//! makes one masked forward per channel and image, so it runs at batch 1
+//! only. `--quick` runs ResNet-18 at 112² with fewer repetitions (under 5
+//! minutes on 2 CPU cores). The last line checks that repeated explanations
+//! keep the resident memory flat.
+
+mod support;
+
+use std::time::Instant;
+
+use support::workloads::{SCORECAM_CHUNK, Setup, Work, device};
+
+/// Peak resident memory since the last reset, in MiB (Linux; 0 elsewhere).
+fn peak_rss_mb() -> f64 {
+    status_kb("VmHWM:") / 1024.0
+}
+
+fn rss_mb() -> f64 {
+    status_kb("VmRSS:") / 1024.0
+}
+
+fn status_kb(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0.0)
+}
+
+/// Resets the peak resident memory (Linux: `5` to `/proc/self/clear_refs`).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+struct Row {
+    name: String,
+    work: Work,
+    times: Vec<f64>,
+    peak: f64,
+}
+
+fn main() -> Result<(), String> {
+    let mut backend = "flex".to_string();
+    let mut quick = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--backend" => backend = it.next().ok_or("--backend needs a value")?,
+            "--quick" => quick = true,
+            "--bench" => {} // passed by `cargo bench`-style runners
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let device = device(&backend)?;
+    let (size, reps) = if quick { (112, 3) } else { (224, 5) };
+    let models: &[&'static str] = if quick {
+        &["resnet18"]
+    } else {
+        &["resnet18", "resnet50"]
+    };
+    let methods = [
+        "cam",
+        "gradcam",
+        "gradcam++",
+        "saliency",
+        "fullgrad",
+        "smooth4(gradcam)",
+        "smooth4(saliency)",
+        "tta_flip(gradcam)",
+        "tta_flip(saliency)",
+    ];
+    for &model in models {
+        for batch in [1, 8] {
+            for units in [1, 5] {
+                let setup = Setup::new(model, batch, size, units, &device);
+                let mut rows: Vec<Row> = Vec::new();
+                let mut add = |name: &str, work: Work| {
+                    rows.push(Row {
+                        name: name.into(),
+                        work,
+                        times: Vec::new(),
+                        peak: 0.0,
+                    })
+                };
+                add("forward", Work::Forward);
+                add("backward_to_tap", Work::BackwardToTap);
+                add("backward_to_input", Work::BackwardToInput);
+                for m in methods {
+                    if units == 5 && m.starts_with("smooth") {
+                        continue; // the combinator ratios do not depend on the units
+                    }
+                    add(m, Work::Method(m));
+                }
+                if batch == 1 && units == 1 {
+                    let k = setup.tap_channels();
+                    add(
+                        "scorecam_floor",
+                        Work::MaskedForwards {
+                            rows: k,
+                            chunk: SCORECAM_CHUNK,
+                        },
+                    );
+                    add("scorecam", Work::Method("scorecam"));
+                }
+                // Warm-up, then repetitions interleaved across workloads so
+                // that drift on a noisy machine hits every row alike.
+                for row in &mut rows {
+                    reset_peak();
+                    setup.run(&row.work);
+                    row.peak = peak_rss_mb();
+                }
+                for _ in 0..reps {
+                    for row in &mut rows {
+                        let t = Instant::now();
+                        setup.run(&row.work);
+                        row.times.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                }
+                let forward = median(rows[0].times.clone());
+                let medians: Vec<f64> = rows.iter().map(|r| median(r.times.clone())).collect();
+                let find = |n: &str| rows.iter().position(|r| r.name == n).map(|i| medians[i]);
+                for (row, &m) in rows.iter().zip(&medians) {
+                    // The floor each method is held to, where it is not the forward pass.
+                    let floor = match row.name.as_str() {
+                        "saliency" | "fullgrad" => find("backward_to_input"),
+                        "scorecam" => find("scorecam_floor").map(|f| f + forward),
+                        "smooth4(gradcam)" => find("gradcam").map(|g| 4.0 * g),
+                        "smooth4(saliency)" => find("saliency").map(|g| 4.0 * g),
+                        "tta_flip(gradcam)" => find("gradcam").map(|g| 2.0 * g),
+                        "tta_flip(saliency)" => find("saliency").map(|g| 2.0 * g),
+                        _ => None,
+                    };
+                    let floor_json = floor.map_or(String::new(), |f| {
+                        format!(",\"floor_ms\":{f:.3},\"ratio_to_floor\":{:.3}", m / f)
+                    });
+                    println!(
+                        "{{\"method\":\"{}\",\"model\":\"{}\",\"batch\":{},\"targets\":{},\"size\":{},\"backend\":\"{}\",\"median_ms\":{:.3},\"forward_ms\":{:.3},\"ratio_to_forward\":{:.3}{},\"peak_rss_mb\":{:.1},\"reps\":{}}}",
+                        row.name,
+                        setup.model_name,
+                        batch,
+                        units,
+                        size,
+                        backend,
+                        m,
+                        forward,
+                        m / forward,
+                        floor_json,
+                        row.peak,
+                        reps
+                    );
+                }
+            }
+        }
+    }
+
+    // Memory: 50 explanations in a loop keep the resident set flat.
+    let setup = Setup::new("resnet18", 1, size, 1, &device);
+    let work = Work::Method("gradcam");
+    let mut after = Vec::new();
+    for i in 1..=50 {
+        setup.run(&work);
+        if i == 5 || i == 50 {
+            after.push(rss_mb());
+        }
+    }
+    println!(
+        "{{\"check\":\"rss_flat\",\"method\":\"gradcam\",\"model\":\"resnet18\",\"calls\":50,\"backend\":\"{}\",\"rss_after_5_mb\":{:.1},\"rss_after_50_mb\":{:.1},\"growth_mb\":{:.1}}}",
+        backend,
+        after[0],
+        after[1],
+        after[1] - after[0]
+    );
+    Ok(())
+}

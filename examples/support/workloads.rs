@@ -1,0 +1,153 @@
+//! The benchmark workloads, shared by `benches/resnet.rs` and the
+//! `bench_report` example: ResNets with random weights in inference mode,
+//! every method and combinator, and the baselines they are measured against.
+//! Every workload reads its result back, so the device is synchronised
+//! inside the timed region.
+
+use burn::prelude::*;
+use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
+use burn_explainable::{
+    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam, Smooth,
+    Targets, Tta,
+};
+
+/// The device of a backend name (`flex`, `ndarray`, `wgpu`), when its
+/// Cargo feature is on.
+pub fn device(backend: &str) -> Result<Device, String> {
+    match backend {
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0usize)),
+        other => Err(format!(
+            "backend {other}: unknown, or its Cargo feature is off (--features {other})"
+        )),
+    }
+}
+
+/// What is timed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// Inference forward pass (the reference of every ratio).
+    Forward,
+    /// The probe's primitive: forward, then backward from the scores to the tap.
+    BackwardToTap,
+    /// Forward and backward to the input, written directly with autodiff
+    /// (no parameter gradients).
+    BackwardToInput,
+    /// `masked_rows` rows through the model in batches of `chunk`: Score-CAM's
+    /// floor.
+    MaskedForwards { rows: usize, chunk: usize },
+    /// An explainer by name (see [`method`]).
+    Method(&'static str),
+}
+
+/// The explainers by name. The CAM family explains `layer4`.
+pub fn method(name: &str) -> Box<dyn Explainer<ResNet, 4>> {
+    match name {
+        "cam" => Box::new(Cam::new()),
+        "gradcam" => Box::new(GradCam::new()),
+        "gradcam++" => Box::new(GradCamPlusPlus::new()),
+        "scorecam" => Box::new(ScoreCam::new().with_batch_size(SCORECAM_CHUNK)),
+        "saliency" => Box::new(Gradients::new()),
+        "fullgrad" => Box::new(FullGrad::new()),
+        "smooth4(gradcam)" => Box::new(Smooth::new(GradCam::new()).with_repetitions(4)),
+        "smooth4(saliency)" => Box::new(Smooth::new(Gradients::new()).with_repetitions(4)),
+        "tta_flip(gradcam)" => Box::new(Tta::new(GradCam::new()).with_scales(vec![])),
+        "tta_flip(saliency)" => Box::new(Tta::new(Gradients::new()).with_scales(vec![])),
+        other => panic!("unknown method {other}"),
+    }
+}
+
+/// Score-CAM's masked inputs per forward pass.
+pub const SCORECAM_CHUNK: usize = 64;
+
+/// A model, an input batch and the targets.
+pub struct Setup {
+    pub model_name: &'static str,
+    pub probe: Probe<ResNet, 4>,
+    pub x: Tensor<4>,
+    pub targets: Targets,
+}
+
+impl Setup {
+    /// `resnet18` or `resnet50` (random weights, 1000 classes), `batch`
+    /// images of `size`², `units` top-k targets per image.
+    pub fn new(
+        model_name: &'static str,
+        batch: usize,
+        size: usize,
+        units: usize,
+        device: &Device,
+    ) -> Self {
+        let config = ResNetConfig::from_name(model_name, 1000).expect("known ResNet");
+        device.seed(7);
+        let model = ResNet::new(&config, device);
+        let x = Tensor::<4>::random(
+            [batch, 3, size, size],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            device,
+        );
+        Self {
+            model_name,
+            probe: Probe::new(&model).at(ResNetTap::Layer4),
+            x,
+            targets: Targets::top_k(units),
+        }
+    }
+
+    /// Runs `work` once, reading the result back.
+    pub fn run(&self, work: &Work) {
+        match work {
+            Work::Forward => {
+                let _ = self.probe.forward(self.x.clone()).unwrap().into_data();
+            }
+            Work::BackwardToTap => {
+                let g = self
+                    .probe
+                    .tap_gradients(self.x.clone(), &self.targets, 64)
+                    .unwrap();
+                let _ = g.gradients.into_data();
+            }
+            Work::BackwardToInput => {
+                let x = self.x.clone().autodiff().require_grad();
+                let logits = self.probe.model().forward(x.clone());
+                let grads = logits.sum().backward();
+                let _ = x.grad(&grads).expect("input gradient").into_data();
+            }
+            Work::MaskedForwards { rows, chunk } => {
+                let [_, c, h, w] = self.x.dims();
+                let masked = Tensor::<4>::ones([*chunk, c, h, w], &self.x.device());
+                let mut left = *rows;
+                while left > 0 {
+                    let n = left.min(*chunk);
+                    let _ = self
+                        .probe
+                        .forward(masked.clone().narrow(0, 0, n))
+                        .unwrap()
+                        .into_data();
+                    left -= n;
+                }
+            }
+            Work::Method(name) => {
+                let e = method(name)
+                    .explain(&self.probe, self.x.clone(), &self.targets)
+                    .unwrap();
+                let _ = e.maps.into_data();
+            }
+        }
+    }
+
+    /// Channels at the tap (`layer4`).
+    pub fn tap_channels(&self) -> usize {
+        let (_, a) = self
+            .probe
+            .activations(self.x.clone().narrow(0, 0, 1))
+            .unwrap();
+        a.dims()[1]
+    }
+}
