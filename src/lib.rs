@@ -31,6 +31,16 @@
 //!   scores `[B, N]` and maps `[B, N, ...spatial]`.
 //! - [`Targets`]: per-sample indices `[B, N]`, every unit, or the top-k.
 //! - [`Explain`]: batching, post-processing [`filters`] and [`resize`].
+//! - [`models::resnet`] (feature `resnet`): torchvision-compatible ResNets
+//!   that load torchvision checkpoints.
+//! - [`vis`] (feature `vis`): colormaps, heatmap overlays, PNG files and
+//!   ImageNet preprocessing; [`preprocess`]: ImageNet (de)normalisation.
+//! - [`demo`]: synthetic signals and images with known object locations,
+//!   small models for them, and an embedded trained ResNet (feature `resnet`).
+//!
+//! Every method works on signals `[B, C, L]`, images `[B, C, H, W]` and
+//! volumes `[B, C, D, H, W]`: the input rank is the `D` of
+//! [`Explainable<D>`](Explainable).
 //!
 //! Input ranks are checked by the compiler: a model implementing
 //! `Explainable<4>` takes images `[B, C, H, W]`, and a signal does not fit:

@@ -35,12 +35,6 @@ pub fn backend_name() -> String {
     std::env::var("BURN_EXPLAINABLE_TEST_BACKEND").unwrap_or_else(|_| "flex".into())
 }
 
-/// Whether this backend is too slow for the largest cases (wgpu on a CPU
-/// Vulkan driver is 10–60× slower than flex): they then run a subset.
-pub fn slow_backend() -> bool {
-    backend_name() == "wgpu"
-}
-
 /// Whether this backend's convolution backward pass is slow (ndarray and
 /// wgpu on a CPU): the quality tests then skip their input-gradient methods,
 /// which the golden and parity tests cover on every backend.
