@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --release --example bench_report -- [--backend flex|ndarray|wgpu] [--quick]
-//!     [--models resnet18,resnet50] [--batches 1,8]
+//!     [--models resnet18,resnet50] [--batches 1,8] [--targets 1,5] [--reps 5]
+//!     [--methods gradcam,saliency,...]
 //! ```
 //!
 //! The full report covers ResNet-18 and ResNet-50 (random weights, inference
@@ -68,6 +69,9 @@ fn main() -> Result<(), String> {
     let mut quick = false;
     let mut models: Option<Vec<String>> = None;
     let mut batches: Option<Vec<usize>> = None;
+    let mut units_list: Vec<usize> = vec![1, 5];
+    let mut reps: Option<usize> = None;
+    let mut only: Option<Vec<String>> = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -76,6 +80,19 @@ fn main() -> Result<(), String> {
             "--models" => {
                 let v = it.next().ok_or("--models needs a value")?;
                 models = Some(v.split(',').map(String::from).collect());
+            }
+            "--targets" => {
+                let v = it.next().ok_or("--targets needs a value")?;
+                let parsed: Result<Vec<usize>, _> = v.split(',').map(str::parse).collect();
+                units_list = parsed.map_err(|e| format!("--targets {v}: {e}"))?;
+            }
+            "--methods" => {
+                let v = it.next().ok_or("--methods needs a value")?;
+                only = Some(v.split(',').map(String::from).collect());
+            }
+            "--reps" => {
+                let v = it.next().ok_or("--reps needs a value")?;
+                reps = Some(v.parse().map_err(|e| format!("--reps {v}: {e}"))?);
             }
             "--batches" => {
                 let v = it.next().ok_or("--batches needs a value")?;
@@ -87,7 +104,8 @@ fn main() -> Result<(), String> {
         }
     }
     let device = device(&backend)?;
-    let (size, reps) = if quick { (112, 3) } else { (224, 5) };
+    let (size, default_reps) = if quick { (112, 3) } else { (224, 5) };
+    let reps = reps.unwrap_or(default_reps).max(1);
     let known: [&'static str; 2] = ["resnet18", "resnet50"];
     let models: Vec<&'static str> = match &models {
         None if quick => vec!["resnet18"],
@@ -112,12 +130,14 @@ fn main() -> Result<(), String> {
         "fullgrad",
         "smooth4(gradcam)",
         "smooth4(saliency)",
+        "smooth4x1(saliency)",
+        "smooth4x4(saliency)",
         "tta_flip(gradcam)",
         "tta_flip(saliency)",
     ];
     for &model in &models {
         for &batch in &batches {
-            for units in [1, 5] {
+            for &units in &units_list {
                 let setup = Setup::new(model, batch, size, units, &device);
                 let mut rows: Vec<Row> = Vec::new();
                 let mut add = |name: &str, work: Work| {
@@ -132,12 +152,18 @@ fn main() -> Result<(), String> {
                 add("backward_to_tap", Work::BackwardToTap);
                 add("backward_to_input", Work::BackwardToInput);
                 for m in methods {
+                    if only.as_ref().is_some_and(|o| !o.iter().any(|x| x == m)) {
+                        continue;
+                    }
                     if units == 5 && m.starts_with("smooth") {
                         continue; // the combinator ratios do not depend on the units
                     }
                     add(m, Work::Method(m));
                 }
-                if model == "resnet18" && batch == 1 && units == 1 {
+                let wants_scorecam = only
+                    .as_ref()
+                    .is_none_or(|o| o.iter().any(|x| x == "scorecam"));
+                if wants_scorecam && model == "resnet18" && batch == 1 && units == 1 {
                     let k = setup.tap_channels();
                     add(
                         "scorecam_floor",
@@ -168,10 +194,16 @@ fn main() -> Result<(), String> {
                 for (row, &m) in rows.iter().zip(&medians) {
                     // The floor each method is held to, where it is not the forward pass.
                     let floor = match row.name.as_str() {
-                        "saliency" | "fullgrad" => find("backward_to_input"),
+                        // One input-gradient pass per target unit (the
+                        // input is replicated once per unit).
+                        "saliency" | "fullgrad" => {
+                            find("backward_to_input").map(|b| units as f64 * b)
+                        }
                         "scorecam" => find("scorecam_floor").map(|f| f + forward),
                         "smooth4(gradcam)" => find("gradcam").map(|g| 4.0 * g),
-                        "smooth4(saliency)" => find("saliency").map(|g| 4.0 * g),
+                        "smooth4(saliency)" | "smooth4x1(saliency)" | "smooth4x4(saliency)" => {
+                            find("saliency").map(|g| 4.0 * g)
+                        }
                         "tta_flip(gradcam)" => find("gradcam").map(|g| 2.0 * g),
                         "tta_flip(saliency)" => find("saliency").map(|g| 2.0 * g),
                         _ => None,

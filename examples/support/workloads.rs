@@ -57,6 +57,16 @@ pub fn method(name: &str) -> Box<dyn Explainer<ResNet, 4>> {
         "fullgrad" => Box::new(FullGrad::new()),
         "smooth4(gradcam)" => Box::new(Smooth::new(GradCam::new()).with_repetitions(4)),
         "smooth4(saliency)" => Box::new(Smooth::new(Gradients::new()).with_repetitions(4)),
+        "smooth4x1(saliency)" => Box::new(
+            Smooth::new(Gradients::new())
+                .with_repetitions(4)
+                .with_copies_per_pass(1),
+        ),
+        "smooth4x4(saliency)" => Box::new(
+            Smooth::new(Gradients::new())
+                .with_repetitions(4)
+                .with_copies_per_pass(4),
+        ),
         "tta_flip(gradcam)" => Box::new(Tta::new(GradCam::new()).with_scales(vec![])),
         "tta_flip(saliency)" => Box::new(Tta::new(Gradients::new()).with_scales(vec![])),
         other => panic!("unknown method {other}"),

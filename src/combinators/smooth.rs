@@ -73,7 +73,10 @@ pub struct Smooth<E> {
     pub noise: Noise,
     /// Seed of the noise generator (default 0).
     pub seed: u64,
-    /// Noisy copies per call of the inner explainer (default 4).
+    /// Noisy copies per call of the inner explainer (default 1). On a CPU
+    /// stacking copies is slower than calling once per copy (measured on
+    /// ResNet-50, batch 8, 224², flex: 4 copies per call of saliency took
+    /// 1.5× four single calls); raise it where larger batches pay, as on GPUs.
     pub copies_per_pass: usize,
 }
 
@@ -85,7 +88,7 @@ impl<E> Smooth<E> {
             repetitions: 20,
             noise: Noise::Absolute(0.1),
             seed: 0,
-            copies_per_pass: 4,
+            copies_per_pass: 1,
         }
     }
 
