@@ -184,8 +184,12 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
     ) -> Tensor<D> {
         match self.mode {
             Mode::Biases => {
-                let leaf =
-                    Tensor::zeros(preactivation.shape(), &preactivation.device()).require_grad();
+                // A single zero broadcast to the shape: the leaf's gradient
+                // has the full shape, but its value costs no memory and
+                // adding it reads none.
+                let leaf = Tensor::<D>::zeros([1; D], &preactivation.device())
+                    .expand(preactivation.shape())
+                    .require_grad();
                 self.biases.push(BiasPoint {
                     leaf: leaf.clone(),
                     bias: bias().without_autodiff(),

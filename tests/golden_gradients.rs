@@ -170,13 +170,8 @@ fn summed_units_full_grad(
         .into_iter()
         .map(|(b, gr)| (b, sum_units(gr)))
         .collect();
-    let maps = full_grad_maps(
-        x,
-        sum_units(g.gradients),
-        &biases,
-        Filter::AbsoluteNormalize,
-    )
-    .unwrap();
+    let maps =
+        full_grad_maps(x, sum_units(g.gradients), biases, Filter::AbsoluteNormalize).unwrap();
     (g.scores, maps)
 }
 

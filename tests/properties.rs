@@ -1,5 +1,6 @@
 //! Properties that must hold for any weights: FullGrad completeness on
-//! random ReLU nets, saliency of a linear model.
+//! random ReLU nets, FullGrad's combination of its terms for every ψ,
+//! saliency of a linear model.
 
 mod common;
 
@@ -7,7 +8,11 @@ use burn::module::{Param, RunningState};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn_explainable::{Error, Explainable, Explainer, Gradients, Probe, Targets, Trace, Tta};
+use burn_explainable::methods::full_grad_maps;
+use burn_explainable::resize::resize;
+use burn_explainable::{
+    Error, Explainable, Explainer, Filter, Gradients, Probe, Targets, Trace, Tta,
+};
 use common::{GoldenNet, Lcg, assert_close, device, tol, values};
 
 /// conv(3→4, bias) → BatchNorm (random statistics) → ReLU → conv(4→5, bias)
@@ -149,4 +154,141 @@ fn saliency_of_a_linear_model_is_its_weights() {
     }
     let expected = Tensor::<4>::from_data(TensorData::new(expected, [2, 2, h, w]), &device);
     assert_close("saliency of a linear model", e.maps, expected, tol::EXACT);
+}
+
+/// `mean_c ψ(s_c · v[r, c])` in f64, ψ written out per channel from its
+/// definition: the pointwise part, then min-max over the slice (a constant
+/// slice becomes zeros).
+fn direct_psi_mean(psi: Filter, v: &[f32], dims: [usize; 4], scale: &[f32]) -> Vec<f32> {
+    let [rows, channels, h, w] = dims;
+    assert_eq!(scale.len(), channels, "one scale per channel");
+    let p = h * w;
+    let pointwise = |x: f64| match psi {
+        Filter::Normalize => x,
+        Filter::Positive | Filter::PositiveNormalize => x.max(0.0),
+        Filter::Negative => x.min(0.0),
+        Filter::Absolute | Filter::AbsoluteNormalize => x.abs(),
+        Filter::NegativeNormalize => x.min(0.0).abs(),
+        other => panic!("unlisted filter {other:?}"),
+    };
+    let normalises = matches!(
+        psi,
+        Filter::Normalize
+            | Filter::PositiveNormalize
+            | Filter::AbsoluteNormalize
+            | Filter::NegativeNormalize
+    );
+    let mut out = vec![0f64; rows * p];
+    for r in 0..rows {
+        for (c, &s) in scale.iter().enumerate() {
+            let start = (r * channels + c) * p;
+            let mut y: Vec<f64> = v[start..start + p]
+                .iter()
+                .map(|&x| pointwise(s as f64 * x as f64))
+                .collect();
+            if normalises {
+                let min = y.iter().cloned().fold(f64::INFINITY, f64::min);
+                y.iter_mut().for_each(|x| *x -= min);
+                let max = y.iter().cloned().fold(0.0, f64::max);
+                if max > 0.0 {
+                    y.iter_mut().for_each(|x| *x /= max);
+                }
+            }
+            for (o, x) in out[r * p..(r + 1) * p].iter_mut().zip(&y) {
+                *o += x / channels as f64;
+            }
+        }
+    }
+    out.into_iter().map(|x| x as f32).collect()
+}
+
+#[test]
+fn full_grad_combines_its_terms_as_defined_for_every_psi() {
+    let device = device();
+    let (rows, h, w) = (3, 6, 5);
+    let mut rng = Lcg(21);
+    let input = rng.tensor([rows, 2, h, w], -1.0, 1.0, &device);
+    let input_grad = rng.tensor([rows, 2, h, w], -1.0, 1.0, &device);
+    // Bias points at three sizes, two of them sharing one (their terms are
+    // resized together), with a zero bias, negative biases, a constant
+    // channel and a channel far from zero.
+    let specs: [([f32; 3], [usize; 2]); 4] = [
+        ([0.5, -2.0, 0.0], [3, 3]),
+        ([1.5, 0.25, -0.75], [2, 4]),
+        ([-1.0, 3.0, 0.1], [3, 3]),
+        ([2.0, -0.5, 1.0], [6, 5]),
+    ];
+    let mut points = Vec::new();
+    for (i, (bias, [bh, bw])) in specs.iter().enumerate() {
+        let mut g = values(rng.tensor([rows, 3, *bh, *bw], -1.0, 1.0, &device)).1;
+        let p = bh * bw;
+        if i == 0 {
+            g[p..2 * p].fill(0.625); // row 0, channel 1: constant
+        }
+        if i == 2 {
+            g[..p].iter_mut().for_each(|x| *x = 50.0 + *x * 1e-2); // row 0, channel 0
+        }
+        points.push((bias.to_vec(), g, [rows, 3, *bh, *bw]));
+    }
+    let filters = [
+        Filter::Normalize,
+        Filter::Positive,
+        Filter::Negative,
+        Filter::Absolute,
+        Filter::PositiveNormalize,
+        Filter::AbsoluteNormalize,
+        Filter::NegativeNormalize,
+    ];
+    for psi in filters {
+        let tensor = |v: Vec<f32>, dims: [usize; 4]| {
+            Tensor::<4>::from_data(TensorData::new(v, dims), &device)
+        };
+        let (_, xv) = values(input.clone() * input_grad.clone());
+        let mut expected = tensor(
+            direct_psi_mean(psi, &xv, [rows, 2, h, w], &[1.0, 1.0]),
+            [rows, 1, h, w],
+        );
+        for (bias, g, dims) in &points {
+            let term = tensor(
+                direct_psi_mean(psi, g, *dims, bias),
+                [rows, 1, dims[2], dims[3]],
+            );
+            expected = expected + resize(term, &[h, w]).unwrap();
+        }
+        let biases = points
+            .iter()
+            .map(|(b, g, dims)| {
+                (
+                    Tensor::<1>::from_floats(b.as_slice(), &device),
+                    tensor(g.clone(), *dims),
+                )
+            })
+            .collect();
+        let maps = full_grad_maps(input.clone(), input_grad.clone(), biases, psi).unwrap();
+        assert_close(
+            &format!("FullGrad maps, ψ = {psi:?}"),
+            maps,
+            expected,
+            tol::EXACT,
+        );
+    }
+}
+
+#[test]
+fn full_grad_maps_name_a_bias_that_does_not_fit_its_point() {
+    let device = device();
+    let x = Tensor::<4>::ones([2, 3, 4, 4], &device);
+    let wrong = vec![(
+        Tensor::<1>::ones([5], &device),
+        Tensor::<4>::ones([2, 4, 2, 2], &device),
+    )];
+    match full_grad_maps(x.clone(), x, wrong, Filter::AbsoluteNormalize) {
+        Err(Error::Shape {
+            expected, actual, ..
+        }) => {
+            assert_eq!(expected, vec![2, 5, 2, 2]);
+            assert_eq!(actual, vec![2, 4, 2, 2]);
+        }
+        other => panic!("expected a shape error, got {other:?}"),
+    }
 }

@@ -4,11 +4,11 @@ use burn::prelude::*;
 
 use crate::error::Error;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
-use crate::filters::Filter;
+use crate::filters::{self, Filter};
 use crate::probe::{Explainable, Probe};
 use crate::resize::resize;
 use crate::targets::Targets;
-use crate::tensor_ops::{repeat_each, rows_to_maps, shape_with};
+use crate::tensor_ops::{flatten_spatial, repeat_each, rows_to_maps, unflatten_spatial};
 
 /// FullGrad: the input-gradient term plus every bias's gradient term.
 ///
@@ -29,7 +29,13 @@ use crate::tensor_ops::{repeat_each, rows_to_maps, shape_with};
 /// # Cost
 /// As [`Gradients`](crate::Gradients): `⌈N / units_per_pass⌉` forward and
 /// backward passes of a batch of `B · min(N, units_per_pass)`; every bias
-/// term comes from the same backward pass.
+/// term comes from the same backward pass. The gradients at all bias points
+/// are held at once (about as much memory as the forward activations, per
+/// row), then reduced in a few passes over them each.
+///
+/// With the default ψ the size of a bias only matters through being zero:
+/// `|b_c · g|` normalises per channel exactly as `|g|` does. The other
+/// normalising ψ depend on its sign, the non-normalising ones on its size.
 ///
 /// # Errors
 /// A model that reports no bias points, explicit biases whose number or
@@ -95,16 +101,70 @@ impl FullGrad {
     }
 }
 
-/// `resize(mean_c ψ(v ⊙ g))`: `[R, C, ...]` → `[R, 1, ...size]`.
-fn term<const D: usize>(
-    product: Tensor<D>,
+/// ψ as a pointwise part followed, for the normalising filters, by the
+/// per-slice min-max normalisation.
+fn split_psi(psi: Filter) -> (fn(Tensor<3>) -> Tensor<3>, bool) {
+    match psi {
+        Filter::Normalize => (|t| t, true),
+        Filter::Positive => (filters::positive, false),
+        Filter::Negative => (filters::negative, false),
+        Filter::Absolute => (|t| t.abs(), false),
+        Filter::PositiveNormalize => (filters::positive, true),
+        Filter::AbsoluteNormalize => (|t| t.abs(), true),
+        Filter::NegativeNormalize => (|t| filters::negative(t).abs(), true),
+    }
+}
+
+/// `mean_c ψ(s_c · v_c)` for each row: `[R, C, ...spatial]` → `[R, 1, ...spatial]`,
+/// with `scale` `[C]` (a bias) or none (all ones).
+///
+/// For the normalising filters this is a weighted channel sum
+/// `Σ_c w_c (y_c − min y_c)` with `y = pre(s ⊙ v)` and `w_c = 1 / (C · range y_c)`
+/// (0 for a constant channel, which normalises to zeros), one matrix
+/// product instead of a normalised copy of every channel. Under `|·|` the
+/// scale leaves the normalised channel unchanged unless it is 0
+/// (`|s|·|v|` normalises as `|v|`), so it only enters the weights.
+fn psi_channel_mean<const D: usize>(
+    values: Tensor<D>,
+    scale: Option<Tensor<1>>,
     psi: Filter,
-    size: &[usize],
-) -> crate::Result<Tensor<D>> {
-    resize(psi.apply(product).mean_dim(1), size)
+) -> Tensor<D> {
+    let dims = values.dims();
+    let channels = dims[1];
+    let flat = flatten_spatial(values);
+    let (pre, normalises) = split_psi(psi);
+    let as_column = |s: Tensor<1>| s.reshape([1, channels, 1]);
+    let folds = normalises && psi == Filter::AbsoluteNormalize;
+    let (y, folded) = match scale {
+        Some(s) if folds => (pre(flat), Some(as_column(s).abs())),
+        Some(s) => (pre(flat * as_column(s)), None),
+        None => (pre(flat), None),
+    };
+    let map = if normalises {
+        let min = y.clone().min_dim(2);
+        let range = y.clone().max_dim(2) - min.clone();
+        // The range of the scaled channel, as an unfolded ψ would see it.
+        let constant = match folded {
+            Some(s) => (range.clone() * s).equal_elem(0.0),
+            None => range.clone().equal_elem(0.0),
+        };
+        let weights = range
+            .mask_fill(constant.clone(), 1.0)
+            .recip()
+            .mask_fill(constant, 0.0)
+            .div_scalar(channels as f32);
+        weights.swap_dims(1, 2).matmul(y - min)
+    } else {
+        y.mean_dim(1)
+    };
+    unflatten_spatial(map, &dims[2..])
 }
 
 /// FullGrad maps from the gradients: one map per row.
+///
+/// Bias terms with the same spatial size are summed before they are
+/// resized (resizing is linear), so a network with many layers at a few
+/// resolutions costs a few resizes.
 ///
 /// # Shapes
 /// - `input`, `input_gradients`: `[R, C, ...spatial]`
@@ -112,27 +172,36 @@ fn term<const D: usize>(
 /// - output: `[R, 1, ...spatial]`
 ///
 /// # Errors
-/// A bias whose length is not its gradient's channel count.
+/// A bias whose length is not its gradient's channel count, or a gradient
+/// whose rows are not the input's.
 pub fn full_grad_maps<const D: usize>(
     input: Tensor<D>,
     input_gradients: Tensor<D>,
-    biases: &[(Tensor<1>, Tensor<D>)],
+    biases: Vec<(Tensor<1>, Tensor<D>)>,
     psi: Filter,
 ) -> crate::Result<Tensor<D>> {
+    let rows = input.dims()[0];
     let size = input.dims()[2..].to_vec();
-    let mut maps = term(input * input_gradients, psi, &size)?;
+    let mut maps = psi_channel_mean(input * input_gradients, None, psi);
+    let mut by_size: Vec<(Vec<usize>, Tensor<D>)> = Vec::new();
     for (bias, gradient) in biases {
         let dims = gradient.dims();
         let k = bias.dims()[0];
-        if k != dims[1] {
+        if k != dims[1] || dims[0] != rows {
             return Err(Error::Shape {
-                what: "bias length vs channels at its bias point",
-                expected: vec![dims[1]],
-                actual: vec![k],
+                what: "bias point gradient [rows, bias length, ...]",
+                expected: [&[rows, k][..], &dims[2..]].concat(),
+                actual: dims.to_vec(),
             });
         }
-        let bias: Tensor<D> = bias.clone().reshape(shape_with::<D>(1, k, &vec![1; D - 2]));
-        maps = maps + term(gradient.clone() * bias, psi, &size)?;
+        let term = psi_channel_mean(gradient, Some(bias), psi);
+        match by_size.iter_mut().find(|(s, _)| s[..] == dims[2..]) {
+            Some((_, sum)) => *sum = sum.clone() + term,
+            None => by_size.push((dims[2..].to_vec(), term)),
+        }
+    }
+    for (_, sum) in by_size {
+        maps = maps + resize(sum, &size)?;
     }
     Ok(maps)
 }
@@ -160,7 +229,7 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for FullGrad {
             }
         }
         let input = repeat_each(input.detach().without_autodiff(), n);
-        let maps = full_grad_maps(input, g.gradients, &points, self.psi)?;
+        let maps = full_grad_maps(input, g.gradients, points, self.psi)?;
         Ok(Explanation {
             scores: g.scores,
             indices: g.indices,
