@@ -5,6 +5,7 @@ use burn::prelude::*;
 use crate::error::Error;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::{self, Filter};
+use crate::methods::gradients::units_per_pass;
 use crate::probe::{Explainable, Probe};
 use crate::resize::resize;
 use crate::targets::Targets;
@@ -27,8 +28,8 @@ use crate::tensor_ops::{flatten_spatial, repeat_each, rows_to_maps, unflatten_sp
 /// - maps: `[B, N, ...spatial]`, at the input's resolution
 ///
 /// # Cost
-/// As [`Gradients`](crate::Gradients): `⌈N / units_per_pass⌉` forward and
-/// backward passes of a batch of `B · min(N, units_per_pass)`; every bias
+/// As [`Gradients`](crate::Gradients): `⌈N / u⌉` forward and backward
+/// passes of a batch of `B · min(N, u)`, `u` the units per pass; every bias
 /// term comes from the same backward pass. The gradients at all bias points
 /// are held at once (about as much memory as the forward activations, per
 /// row), then reduced in a few passes over them each.
@@ -61,8 +62,10 @@ pub struct FullGrad {
     pub psi: Filter,
     /// Biases replacing the ones the model reports, in forward order.
     pub biases: Option<Vec<Tensor<1>>>,
-    /// Target units per forward/backward pass (default 16).
-    pub units_per_pass: usize,
+    /// Target units per forward/backward pass; `None` (the default) picks
+    /// as many as keep a pass within
+    /// [`ROWS_PER_PASS`](crate::methods::ROWS_PER_PASS) rows.
+    pub units_per_pass: Option<usize>,
 }
 
 impl Default for FullGrad {
@@ -72,12 +75,13 @@ impl Default for FullGrad {
 }
 
 impl FullGrad {
-    /// ψ = absolute-normalise, the model's own biases, 16 units per pass.
+    /// ψ = absolute-normalise, the model's own biases, units per pass
+    /// chosen from the batch size.
     pub fn new() -> Self {
         Self {
             psi: Filter::AbsoluteNormalize,
             biases: None,
-            units_per_pass: 16,
+            units_per_pass: None,
         }
     }
 
@@ -96,7 +100,7 @@ impl FullGrad {
 
     /// Sets the units per pass.
     pub fn with_units_per_pass(mut self, units_per_pass: usize) -> Self {
-        self.units_per_pass = units_per_pass;
+        self.units_per_pass = Some(units_per_pass);
         self
     }
 }
@@ -213,7 +217,8 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for FullGrad {
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
-        let g = probe.input_gradients(input.clone(), targets, self.units_per_pass, true)?;
+        let per_pass = units_per_pass(self.units_per_pass, input.dims()[0]);
+        let g = probe.input_gradients(input.clone(), targets, per_pass, true)?;
         let [batch, n] = g.scores.dims();
         let mut points = g.biases;
         if let Some(explicit) = &self.biases {

@@ -67,8 +67,12 @@ impl GradientFilter {
 /// - maps: `[B, N, ...spatial]`, at the input's resolution
 ///
 /// # Cost
-/// The input is replicated once per unit: `⌈N / units_per_pass⌉` forward and
-/// backward passes of a batch of `B · min(N, units_per_pass)`.
+/// The input is replicated once per unit: `⌈N / u⌉` forward and backward
+/// passes of a batch of `B · min(N, u)`, with `u` the units per pass. By
+/// default `u` keeps a pass within [`ROWS_PER_PASS`] rows (and is at least
+/// 1): replicating a batch further made each row slower on a CPU (ResNet-50,
+/// batch 8, 5 units, 224²: 1.01× five single-unit passes at 8 rows per
+/// pass, 1.02× at 16, 1.22× at 40), while a small batch gains from it.
 ///
 /// # Errors
 /// `units_per_pass == 0`, a custom filter that changes the shape, and the
@@ -91,8 +95,9 @@ impl GradientFilter {
 pub struct Gradients {
     /// Applied to the gradients before the channel mean (default `|·|`).
     pub filter: GradientFilter,
-    /// Target units per forward/backward pass (default 16).
-    pub units_per_pass: usize,
+    /// Target units per forward/backward pass; `None` (the default) picks
+    /// as many as keep a pass within [`ROWS_PER_PASS`] rows.
+    pub units_per_pass: Option<usize>,
 }
 
 impl Default for Gradients {
@@ -102,11 +107,11 @@ impl Default for Gradients {
 }
 
 impl Gradients {
-    /// Absolute gradients, 16 units per pass.
+    /// Absolute gradients, units per pass chosen from the batch size.
     pub fn new() -> Self {
         Self {
             filter: GradientFilter::Filter(Filter::Absolute),
-            units_per_pass: 16,
+            units_per_pass: None,
         }
     }
 
@@ -118,9 +123,18 @@ impl Gradients {
 
     /// Sets the units per pass.
     pub fn with_units_per_pass(mut self, units_per_pass: usize) -> Self {
-        self.units_per_pass = units_per_pass;
+        self.units_per_pass = Some(units_per_pass);
         self
     }
+}
+
+/// The rows (samples × units) an input-gradient pass holds by default.
+pub const ROWS_PER_PASS: usize = 16;
+
+/// The units per input-gradient pass: `explicit`, or as many as keep
+/// `batch · units` within [`ROWS_PER_PASS`], at least one.
+pub(crate) fn units_per_pass(explicit: Option<usize>, batch: usize) -> usize {
+    explicit.unwrap_or_else(|| (ROWS_PER_PASS / batch.max(1)).max(1))
 }
 
 /// `mean_c f(g)`: `[R, C, ...spatial]` → `[R, 1, ...spatial]`.
@@ -140,7 +154,8 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Gradients {
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
-        let g = probe.input_gradients(input, targets, self.units_per_pass, false)?;
+        let per_pass = units_per_pass(self.units_per_pass, input.dims()[0]);
+        let g = probe.input_gradients(input, targets, per_pass, false)?;
         let batch = g.scores.dims()[0];
         let maps = rows_to_maps(channel_mean(g.gradients, &self.filter)?, batch);
         Ok(Explanation {
