@@ -23,6 +23,8 @@
 //! - `--out PATH`: the PNG to write (one image) or a folder
 //!   (default `target/explain`)
 //! - `--colormap jet|turbo|viridis` (default jet), `--alpha A` (default 0.5)
+//! - `--backend flex|ndarray|wgpu|cuda` (default flex; the others need
+//!   their Cargo feature, e.g. `--features wgpu`)
 
 mod support;
 
@@ -31,7 +33,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn_explainable::demo::{SHAPE_CLASSES, shapes_resnet};
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
@@ -59,6 +60,7 @@ struct Args {
     out: Option<PathBuf>,
     colormap: Colormap,
     alpha: f32,
+    backend: String,
 }
 
 fn parse_args() -> Result<Args, Failure> {
@@ -73,6 +75,7 @@ fn parse_args() -> Result<Args, Failure> {
         out: None,
         colormap: Colormap::Jet,
         alpha: 0.5,
+        backend: "flex".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Args, Failure> {
             "--image" => a.images.push(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
             "--alpha" => a.alpha = value()?.parse()?,
+            "--backend" => a.backend = value()?,
             "--colormap" => {
                 a.colormap = match value()?.as_str() {
                     "jet" => Colormap::Jet,
@@ -162,7 +166,7 @@ fn targets(spec: &str) -> Result<Targets, Failure> {
 
 fn main() -> Result<(), Failure> {
     let args = parse_args()?;
-    let device = Device::flex();
+    let device = burn_explainable::backends::device(&args.backend)?;
     let explainer = method(&args.method)?;
     let targets = targets(&args.target)?;
 

@@ -55,11 +55,13 @@
 //! ```
 //!
 //! Burn 0.22 chooses the backend at run time through its `Device`; this
-//! crate works on any of them and needs no backend type parameter.
+//! crate works on any of them and needs no backend type parameter
+//! ([`backends::device`] picks one by name).
 
 #![warn(missing_docs)]
 
 mod adapters;
+pub mod backends;
 pub mod combinators;
 pub mod demo;
 mod error;

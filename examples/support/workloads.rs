@@ -11,22 +11,10 @@ use burn_explainable::{
     Targets, Tta,
 };
 
-/// The device of a backend name (`flex`, `ndarray`, `wgpu`), when its
-/// Cargo feature is on.
+/// The device of a backend name (`flex`, `ndarray`, `wgpu`, `cuda`), when
+/// its Cargo feature is on.
 pub fn device(backend: &str) -> Result<Device, String> {
-    match backend {
-        "flex" => Ok(Device::flex()),
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0usize)),
-        other => Err(format!(
-            "backend {other}: unknown, or its Cargo feature is off (--features {other})"
-        )),
-    }
+    burn_explainable::backends::device(backend).map_err(|e| e.to_string())
 }
 
 /// What is timed.

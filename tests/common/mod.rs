@@ -12,22 +12,11 @@ use burn::prelude::*;
 use burn_explainable::{Explainable, Trace, effective_bias};
 
 /// The backend every test runs on: `BURN_EXPLAINABLE_TEST_BACKEND` = `flex`
-/// (default), `ndarray` or `wgpu` (each needs its Cargo feature).
+/// (default), `ndarray`, `wgpu` or `cuda` (each needs its Cargo feature).
 pub fn device() -> Device {
-    let name = std::env::var("BURN_EXPLAINABLE_TEST_BACKEND").unwrap_or_else(|_| "flex".into());
-    match name.as_str() {
-        "flex" => Device::flex(),
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        "ndarray" => Device::ndarray(),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-        #[cfg(feature = "cuda")]
-        "cuda" => Device::cuda(0usize),
-        other => panic!(
-            "BURN_EXPLAINABLE_TEST_BACKEND={other}: unknown backend or its Cargo feature is off"
-        ),
-    }
+    let name = backend_name();
+    burn_explainable::backends::device(&name)
+        .unwrap_or_else(|e| panic!("BURN_EXPLAINABLE_TEST_BACKEND={name}: {e}"))
 }
 
 /// The test backend's name (`BURN_EXPLAINABLE_TEST_BACKEND`, default `flex`).
