@@ -1,33 +1,81 @@
-//! Every method on the small test model, against its forward-pass baseline.
-//! `cargo bench --bench methods`; the device is synchronised inside the
-//! timed region by reading the result back.
+//! Every method on the two tiny models of the golden tests (keras-explainable's
+//! `model_a`: conv(3→8) → ReLU → conv(8→16) → ReLU → GAP → dense(16→10), and
+//! `model_b`, with BatchNorm after the first convolution), batch 8, 32×32,
+//! against the forward pass. Weights are deterministic stand-ins, so the
+//! bench needs no golden files. `cargo bench --bench methods`
+//! (`BURN_EXPLAINABLE_BENCH_BACKEND` picks the backend); the device is
+//! synchronised inside the timed region by reading the result back.
 
+#[path = "../tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod common;
+
+use burn::module::{Param, RunningState};
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn_explainable::testing::TinyNet;
 use burn_explainable::{
     Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam, Smooth,
     Targets, Tta,
 };
+use common::{GoldenNet, GoldenTap, Lcg};
 
 fn main() {
     divan::main();
 }
 
-fn setup() -> (Probe<TinyNet, 4>, Tensor<4>) {
-    let device = Device::flex();
-    let model = TinyNet::new(&device);
-    let x = Tensor::<4>::ones([8, 3, 32, 32], &device);
-    (Probe::new(&model).at(TinyNet::FEATURES), x)
+const MODELS: [&str; 2] = ["model_a", "model_b"];
+
+/// The golden architecture with weights from a fixed generator.
+fn golden_shaped(with_bn: bool, device: &Device) -> GoldenNet {
+    let mut r = Lcg(11);
+    let mut conv = |i, o| {
+        let mut c = Conv2dConfig::new([i, o], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device);
+        c.weight = Param::from_tensor(r.tensor([o, i, 3, 3], -0.3, 0.3, device));
+        c.bias = Some(Param::from_tensor(r.tensor([o], -0.1, 0.1, device)));
+        c
+    };
+    let (conv1, conv2) = (conv(3, 8), conv(8, 16));
+    let bn1 = with_bn.then(|| {
+        let mut bn = BatchNormConfig::new(8).with_epsilon(1e-3).init(device);
+        bn.running_mean = RunningState::new(r.tensor([8], -0.2, 0.2, device));
+        bn.running_var = RunningState::new(r.tensor([8], 0.5, 1.5, device));
+        bn.gamma = Param::from_tensor(r.tensor([8], 0.5, 1.5, device));
+        bn
+    });
+    let mut logits = LinearConfig::new(16, 10).init(device);
+    logits.weight = Param::from_tensor(r.tensor([16, 10], -1.0, 1.0, device));
+    GoldenNet {
+        conv1,
+        bn1,
+        conv2,
+        logits,
+    }
 }
 
-#[divan::bench]
-fn forward(bencher: divan::Bencher) {
-    let (probe, x) = setup();
+/// The backend named by `BURN_EXPLAINABLE_BENCH_BACKEND` (default `flex`).
+fn bench_device() -> Device {
+    let backend = std::env::var("BURN_EXPLAINABLE_BENCH_BACKEND").unwrap_or_else(|_| "flex".into());
+    burn_explainable::backends::device(&backend).expect("bench backend")
+}
+
+fn setup(model: &str) -> (Probe<GoldenNet, 4>, Tensor<4>) {
+    let device = bench_device();
+    let net = golden_shaped(model == "model_b", &device);
+    let x = Lcg(5).tensor([8, 3, 32, 32], -1.0, 1.0, &device);
+    (Probe::new(&net).at(GoldenTap::Relu2), x)
+}
+
+#[divan::bench(args = MODELS)]
+fn forward(bencher: divan::Bencher, model: &str) {
+    let (probe, x) = setup(model);
     bencher.bench_local(|| probe.forward(x.clone()).unwrap().into_data());
 }
 
-fn run(bencher: divan::Bencher, method: &dyn Explainer<TinyNet, 4>) {
-    let (probe, x) = setup();
+fn run(bencher: divan::Bencher, model: &str, method: &dyn Explainer<GoldenNet, 4>) {
+    let (probe, x) = setup(model);
     let targets = Targets::top_k(1);
     bencher.bench_local(|| {
         method
@@ -38,42 +86,42 @@ fn run(bencher: divan::Bencher, method: &dyn Explainer<TinyNet, 4>) {
     });
 }
 
-#[divan::bench]
-fn cam(b: divan::Bencher) {
-    run(b, &Cam::new());
+#[divan::bench(args = MODELS)]
+fn cam(b: divan::Bencher, model: &str) {
+    run(b, model, &Cam::new());
 }
 
-#[divan::bench]
-fn grad_cam(b: divan::Bencher) {
-    run(b, &GradCam::new());
+#[divan::bench(args = MODELS)]
+fn grad_cam(b: divan::Bencher, model: &str) {
+    run(b, model, &GradCam::new());
 }
 
-#[divan::bench]
-fn grad_cam_plus_plus(b: divan::Bencher) {
-    run(b, &GradCamPlusPlus::new());
+#[divan::bench(args = MODELS)]
+fn grad_cam_plus_plus(b: divan::Bencher, model: &str) {
+    run(b, model, &GradCamPlusPlus::new());
 }
 
-#[divan::bench]
-fn score_cam(b: divan::Bencher) {
-    run(b, &ScoreCam::new());
+#[divan::bench(args = MODELS)]
+fn score_cam(b: divan::Bencher, model: &str) {
+    run(b, model, &ScoreCam::new());
 }
 
-#[divan::bench]
-fn gradients(b: divan::Bencher) {
-    run(b, &Gradients::new());
+#[divan::bench(args = MODELS)]
+fn gradients(b: divan::Bencher, model: &str) {
+    run(b, model, &Gradients::new());
 }
 
-#[divan::bench]
-fn full_grad(b: divan::Bencher) {
-    run(b, &FullGrad::new());
+#[divan::bench(args = MODELS)]
+fn full_grad(b: divan::Bencher, model: &str) {
+    run(b, model, &FullGrad::new());
 }
 
-#[divan::bench]
-fn smooth_gradients_4(b: divan::Bencher) {
-    run(b, &Smooth::new(Gradients::new()).with_repetitions(4));
+#[divan::bench(args = MODELS)]
+fn smooth_gradients_4(b: divan::Bencher, model: &str) {
+    run(b, model, &Smooth::new(Gradients::new()).with_repetitions(4));
 }
 
-#[divan::bench]
-fn tta_grad_cam(b: divan::Bencher) {
-    run(b, &Tta::new(GradCam::new()));
+#[divan::bench(args = MODELS)]
+fn tta_grad_cam(b: divan::Bencher, model: &str) {
+    run(b, model, &Tta::new(GradCam::new()));
 }
