@@ -497,12 +497,56 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         units_per_pass: usize,
         with_biases: bool,
     ) -> Result<InputGradients<D>> {
+        let batch = input.dims()[0];
+        let (scores, indices, passes) =
+            self.input_gradient_passes(input, targets, units_per_pass, with_biases, |_, g, b| {
+                Ok((g, b))
+            })?;
+        let mut gradients = Vec::with_capacity(passes.len());
+        let mut per_point: Vec<(Tensor<1>, Vec<Tensor<D>>)> = Vec::new();
+        for (g, points) in passes {
+            gradients.push(g);
+            if per_point.is_empty() {
+                per_point = points
+                    .iter()
+                    .map(|(b, _)| (b.clone(), Vec::new()))
+                    .collect();
+            }
+            for (slot, (_, grad)) in per_point.iter_mut().zip(points) {
+                slot.1.push(grad);
+            }
+        }
+        Ok(InputGradients {
+            scores,
+            indices,
+            gradients: cat_units(gradients, batch),
+            biases: per_point
+                .into_iter()
+                .map(|(bias, chunks)| (bias, cat_units(chunks, batch)))
+                .collect(),
+        })
+    }
+
+    /// The passes of [`input_gradients`](Self::input_gradients), each
+    /// handed to `each` as soon as it has run — `(units, input gradients
+    /// [B·units, C, ...], bias points [(bias, gradient [B·units, K_l, ...])])`
+    /// — so that a method can reduce a pass's gradients before the next
+    /// pass holds its own. Returns the scores `[B, N]`, the target indices
+    /// and what `each` returned, in pass order.
+    pub(crate) fn input_gradient_passes<T>(
+        &self,
+        input: Tensor<D>,
+        targets: &Targets,
+        units_per_pass: usize,
+        with_biases: bool,
+        mut each: impl FnMut(usize, Tensor<D>, Vec<(Tensor<1>, Tensor<D>)>) -> Result<T>,
+    ) -> Result<(Tensor<2>, Tensor<2, Int>, Vec<T>)> {
         check_per_pass(units_per_pass)?;
         let input = self.prepare(input)?;
         let batch = input.dims()[0];
         let (n, mut resolved) = self.units(&input, targets)?;
-        let (mut scores, mut gradients) = (Vec::new(), Vec::new());
-        let mut bias_grads: Vec<(Tensor<1>, Vec<Tensor<D>>)> = Vec::new();
+        let (mut scores, mut outputs) = (Vec::new(), Vec::new());
+        let mut bias_points: Option<usize> = None;
         for start in (0..n).step_by(units_per_pass) {
             let len = units_per_pass.min(n - start);
             let leaf = repeat_each(input.clone(), len).autodiff().require_grad();
@@ -523,42 +567,38 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
             }
             let (selected, grads) =
                 select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
-            gradients.push(
-                leaf.grad(&grads)
-                    .unwrap_or_else(|| leaf.clone().inner().zeros_like()),
-            );
-            if bias_grads.is_empty() {
-                bias_grads = trace
-                    .biases
-                    .iter()
-                    .map(|p| (p.bias.clone(), Vec::new()))
-                    .collect();
-            }
-            if bias_grads.len() != trace.biases.len() {
+            let gradient = leaf
+                .grad(&grads)
+                .unwrap_or_else(|| leaf.clone().inner().zeros_like());
+            if *bias_points.get_or_insert(trace.biases.len()) != trace.biases.len() {
                 return Err(Error::config(
                     "bias points",
                     "the forward pass reported a different number of bias points between passes",
                 ));
             }
-            for (slot, point) in bias_grads.iter_mut().zip(&trace.biases) {
-                let g = point
-                    .leaf
-                    .grad(&grads)
-                    .unwrap_or_else(|| point.leaf.clone().inner().zeros_like());
-                slot.1.push(g);
-            }
+            let points = trace
+                .biases
+                .iter()
+                .map(|p| {
+                    let g = p
+                        .leaf
+                        .grad(&grads)
+                        .unwrap_or_else(|| p.leaf.clone().inner().zeros_like());
+                    (p.bias.clone(), g)
+                })
+                .collect();
+            // Nothing else may hold the gradients: `each` may reduce them in place.
+            drop(grads);
+            drop(trace);
+            outputs.push(each(len, gradient, points)?);
             scores.push(selected);
         }
         let resolved = resolved.expect("at least one pass ran");
-        Ok(InputGradients {
-            scores: Tensor::cat(scores, 1),
-            indices: resolved.tensor(&input.device()),
-            gradients: cat_units(gradients, batch),
-            biases: bias_grads
-                .into_iter()
-                .map(|(bias, chunks)| (bias, cat_units(chunks, batch)))
-                .collect(),
-        })
+        Ok((
+            Tensor::cat(scores, 1),
+            resolved.tensor(&input.device()),
+            outputs,
+        ))
     }
 }
 

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn_explainable::methods::full_grad_maps;
 use burn_explainable::resize::resize;
 use burn_explainable::{
-    Error, Explainable, Explainer, Filter, Gradients, Probe, Targets, Trace, Tta,
+    Error, Explainable, Explainer, Filter, FullGrad, Gradients, Probe, Targets, Trace, Tta,
 };
 use common::{GoldenNet, Lcg, assert_close, device, tol, values};
 
@@ -290,5 +290,47 @@ fn full_grad_maps_name_a_bias_that_does_not_fit_its_point() {
             assert_eq!(actual, vec![2, 4, 2, 2]);
         }
         other => panic!("expected a shape error, got {other:?}"),
+    }
+}
+
+/// Input-gradient methods split their units over passes; the split must not
+/// change the result (FullGrad reduces each pass before the next one runs).
+#[test]
+fn input_gradient_methods_do_not_depend_on_units_per_pass() {
+    let device = device();
+    let model = random_net(7, &device);
+    let probe = Probe::new(&model);
+    let x = Lcg(8).tensor([2, 3, 7, 9], -1.0, 1.0, &device);
+    let targets = Targets::indices([[0, 2, 1], [1, 0, 2]]);
+    for per_pass in [1, 2] {
+        let one = FullGrad::new()
+            .with_units_per_pass(3)
+            .explain(&probe, x.clone(), &targets)
+            .unwrap();
+        let split = FullGrad::new()
+            .with_units_per_pass(per_pass)
+            .explain(&probe, x.clone(), &targets)
+            .unwrap();
+        assert_close("FullGrad scores", split.scores, one.scores, tol::EXACT);
+        assert_close(
+            &format!("FullGrad maps, {per_pass} units per pass"),
+            split.maps,
+            one.maps,
+            tol::EXACT,
+        );
+        let one = Gradients::new()
+            .with_units_per_pass(3)
+            .explain(&probe, x.clone(), &targets)
+            .unwrap();
+        let split = Gradients::new()
+            .with_units_per_pass(per_pass)
+            .explain(&probe, x.clone(), &targets)
+            .unwrap();
+        assert_close(
+            &format!("saliency maps, {per_pass} units per pass"),
+            split.maps,
+            one.maps,
+            tol::EXACT,
+        );
     }
 }

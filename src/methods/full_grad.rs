@@ -9,7 +9,7 @@ use crate::methods::gradients::units_per_pass;
 use crate::probe::{Explainable, Probe};
 use crate::resize::resize;
 use crate::targets::Targets;
-use crate::tensor_ops::{flatten_spatial, repeat_each, rows_to_maps, unflatten_spatial};
+use crate::tensor_ops::{cat_units, flatten_spatial, repeat_each, rows_to_maps, unflatten_spatial};
 
 /// FullGrad: the input-gradient term plus every bias's gradient term.
 ///
@@ -217,28 +217,37 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for FullGrad {
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
-        let per_pass = units_per_pass(self.units_per_pass, input.dims()[0]);
-        let g = probe.input_gradients(input.clone(), targets, per_pass, true)?;
-        let [batch, n] = g.scores.dims();
-        let mut points = g.biases;
-        if let Some(explicit) = &self.biases {
-            if explicit.len() != points.len() {
-                return Err(Error::Shape {
-                    what: "explicit FullGrad biases (one per bias point)",
-                    expected: vec![points.len()],
-                    actual: vec![explicit.len()],
-                });
-            }
-            for (point, bias) in points.iter_mut().zip(explicit) {
-                point.0 = bias.clone().without_autodiff();
-            }
-        }
-        let input = repeat_each(input.detach().without_autodiff(), n);
-        let maps = full_grad_maps(input, g.gradients, points, self.psi)?;
+        let batch = input.dims()[0];
+        let per_pass = units_per_pass(self.units_per_pass, batch);
+        let plain = input.clone().detach().without_autodiff();
+        // Each pass's bias gradients (as much memory as the activations)
+        // become maps before the next pass runs.
+        let (scores, indices, maps) = probe.input_gradient_passes(
+            input,
+            targets,
+            per_pass,
+            true,
+            |units, g, mut points| {
+                if let Some(explicit) = &self.biases {
+                    if explicit.len() != points.len() {
+                        return Err(Error::Shape {
+                            what: "explicit FullGrad biases (one per bias point)",
+                            expected: vec![points.len()],
+                            actual: vec![explicit.len()],
+                        });
+                    }
+                    for (point, bias) in points.iter_mut().zip(explicit) {
+                        point.0 = bias.clone().without_autodiff();
+                    }
+                }
+                let input = repeat_each(plain.clone(), units);
+                full_grad_maps(input, g, points, self.psi)
+            },
+        )?;
         Ok(Explanation {
-            scores: g.scores,
-            indices: g.indices,
-            maps: rows_to_maps(maps, batch),
+            scores,
+            indices,
+            maps: rows_to_maps(cat_units(maps, batch), batch),
         })
     }
 
