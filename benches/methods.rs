@@ -71,7 +71,7 @@ fn setup(model: &str) -> (Probe<GoldenNet, 4>, Tensor<4>) {
 #[divan::bench(args = MODELS)]
 fn forward(bencher: divan::Bencher, model: &str) {
     let (probe, x) = setup(model);
-    bencher.bench_local(|| probe.forward(x.clone()).unwrap().into_data());
+    bencher.bench_local(|| probe.forward(x.clone()).unwrap().flat().into_data());
 }
 
 fn run(bencher: divan::Bencher, model: &str, method: &dyn Explainer<GoldenNet, 4>) {

@@ -7,8 +7,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 use burn_explainable::{
-    Cam, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe,
-    ScoreCam, Targets, Trace,
+    Cam, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Output,
+    Probe, ScoreCam, Targets, Trace,
 };
 
 #[derive(Module, Debug)]
@@ -27,13 +27,18 @@ enum Tap {
 
 impl Explainable<4> for Net {
     type Tap = Tap;
-    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<Tap, 4>) -> Tensor<2> {
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<Tap, 4>) -> Output {
         let bias = |c: &Conv2d| c.bias.as_ref().map(|b| b.val()).unwrap();
         let z = trace.bias(self.conv1.forward(x), || bias(&self.conv1));
         let a = trace.tap(Tap::Block1, Relu::new().forward(z));
         let z = trace.bias(self.conv2.forward(a), || bias(&self.conv2));
         let a = trace.tap(Tap::Block2, Relu::new().forward(z));
-        self.fc.forward(a.mean_dims(&[2, 3]).flatten(1, 3))
+        self.fc
+            .forward(a.mean_dims(&[2, 3]).flatten::<2>(1, 3))
+            .into()
+    }
+    fn is_cut(&self, _: Tap) -> bool {
+        true
     }
     fn cam_weights(&self, tap: Tap) -> Option<Tensor<2>> {
         (tap == Tap::Block2).then(|| self.fc.weight.val())

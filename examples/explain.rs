@@ -233,7 +233,7 @@ fn main() -> Result<(), Failure> {
     }
 
     for (path, x, shown) in inputs {
-        let logits = probe.forward(x.clone())?;
+        let logits = probe.forward(x.clone())?.flat();
         let probs = softmax(logits, 1);
         let (top, order) = probs.sort_descending_with_indices(1);
         let top: Vec<f32> = top.into_data().convert::<f32>().try_into_vec()?;
@@ -252,10 +252,7 @@ fn main() -> Result<(), Failure> {
         } else {
             0
         };
-        let units = match &targets {
-            Targets::TopK(k) => *k,
-            _ => 1,
-        };
+        let units = targets.units_per_sample().unwrap_or(1);
         let total = expected_rows(&args.method, units, channels);
         rows.store(0, Ordering::Relaxed);
         let done = std::sync::atomic::AtomicBool::new(false);

@@ -4,7 +4,9 @@ use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
-use crate::probe::{Explainable, Probe, Trace};
+use crate::explainable::{Explainable, Trace};
+use crate::output::Output;
+use crate::probe::Probe;
 
 /// The single tap point of a [`Split`] model: the output of its feature extractor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,17 +61,22 @@ impl<M: Module, const D: usize> Split<M, D> {
 
     /// The probe at the features.
     pub fn probe(self) -> Probe<Self, D> {
-        Probe::from_prepared(self).at(Features)
+        Probe::prepared(self).at(Features)
     }
 }
 
 impl<M, const D: usize> Explainable<D> for Split<M, D> {
     type Tap = Features;
 
-    fn forward_traced(&self, input: Tensor<D>, trace: &mut Trace<Features, D>) -> Tensor<2> {
+    fn forward_traced(&self, input: Tensor<D>, trace: &mut Trace<Features, D>) -> Output {
         let a = (self.features)(&self.model, input);
         let a = trace.tap(Features, a);
-        (self.head)(&self.model, a)
+        (self.head)(&self.model, a).into()
+    }
+
+    /// The head sees only the features: a cut.
+    fn is_cut(&self, _: Features) -> bool {
+        true
     }
 
     fn cam_weights(&self, _: Features) -> Option<Tensor<2>> {

@@ -82,6 +82,35 @@ pub enum Error {
         reason: String,
     },
 
+    /// The model's forward (or backward) pass panicked on an input of this
+    /// shape: usually a shape its layers cannot take. Implement
+    /// [`Explainable::check_input`](crate::Explainable::check_input) to
+    /// reject such inputs with your own message.
+    #[error("the model failed on an input of shape {shape:?}: {message}")]
+    ModelPanicked {
+        /// The shape of the input the pass ran on.
+        shape: Vec<usize>,
+        /// The panic's message.
+        message: String,
+    },
+
+    /// The targets cannot be used as given (ragged rows, a wrong shape, a
+    /// score that does not apply to them).
+    #[error("invalid targets: {reason}")]
+    InvalidTargets {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The model reported a different number of bias points in two passes.
+    #[error("the forward pass reported {first} bias points, then {now}")]
+    BiasPointsChanged {
+        /// Bias points in the first pass.
+        first: usize,
+        /// Bias points in a later pass.
+        now: usize,
+    },
+
     /// The input holds NaN or infinite values.
     #[error("{what} holds NaN or infinite values")]
     NonFinite {

@@ -3,12 +3,12 @@
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::Filter;
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::resize::{Resize, resize};
 use crate::targets::Targets;
-use crate::tensor_ops::check_not_empty;
 
 /// Runs an explainer over a batch in chunks, then post-processes each
 /// chunk's maps: filter first, then resize (keras-explainable's `explain`).
@@ -41,6 +41,7 @@ pub struct Explain<E> {
     batch_size: usize,
     filter: Option<Option<Filter>>,
     resize: Option<Resize>,
+    after_resize: Option<Option<Filter>>,
 }
 
 impl<E> Explain<E> {
@@ -52,7 +53,27 @@ impl<E> Explain<E> {
             batch_size: 32,
             filter: None,
             resize: None,
+            after_resize: None,
         }
+    }
+
+    /// The driver with pytorch-grad-cam's post-processing of one target
+    /// layer: `max(·, 0)`, its normalisation `(x − min) / (1e-7 + max)`,
+    /// resizing to the input, and the same normalisation again (what its
+    /// `scale_cam_image` and `aggregate_multi_layers` do), so that maps
+    /// equal pytorch-grad-cam's outputs. For several layers see
+    /// [`Layers`](crate::combinators::Layers).
+    pub fn pytorch_grad_cam(explainer: E) -> Self {
+        Self::new(explainer)
+            .with_filter(Some(Filter::PositiveScale))
+            .with_resize(Resize::Input)
+            .with_filter_after_resize(Some(Filter::Scale))
+    }
+
+    /// A filter applied after resizing (`None`: nothing).
+    pub fn with_filter_after_resize(mut self, filter: Option<Filter>) -> Self {
+        self.after_resize = Some(filter);
+        self
     }
 
     /// Samples per call of the method.
@@ -96,11 +117,13 @@ impl<E> Explain<E> {
             return Err(Error::config("batch_size", "must be at least 1"));
         }
         let dims = input.dims();
-        check_not_empty("input", &dims)?;
+        // Checked on the whole input, so that errors name the caller's shape.
+        probe.check_input(&dims)?;
         let batch = dims[0];
         targets.validate(batch)?;
         let defaults = self.explainer.postprocessing();
         let filter = self.filter.unwrap_or(defaults.filter);
+        let after = self.after_resize.unwrap_or(defaults.after_resize);
         let size = match self.resize.clone() {
             None if defaults.resize => Some(dims[2..].to_vec()),
             None | Some(Resize::None) => None,
@@ -113,14 +136,20 @@ impl<E> Explain<E> {
             let chunk = input.clone().narrow(0, start, len);
             let e = self
                 .explainer
-                .explain(probe, chunk, &targets.rows(start, len))?;
-            let mut m = e.maps;
-            if let Some(f) = filter {
-                m = f.apply(m);
-            }
-            if let Some(size) = &size {
-                m = resize(m, size)?;
-            }
+                .explain(probe, chunk, &targets.rows(start, len))
+                .map_err(|e| {
+                    if len == batch {
+                        return e;
+                    }
+                    Error::Pass {
+                        pass: format!(
+                            "samples {start}..{} of an input of shape {dims:?}",
+                            start + len
+                        ),
+                        source: Box::new(e),
+                    }
+                })?;
+            let m = postprocess(e.maps, filter, size.as_deref(), after)?;
             scores.push(e.scores);
             indices.push(e.indices);
             maps.push(m);
@@ -131,6 +160,26 @@ impl<E> Explain<E> {
             maps: Tensor::cat(maps, 0),
         })
     }
+}
+
+/// `filter`, then resizing to `size`, then `after`: the driver's post-processing.
+pub(crate) fn postprocess<const D: usize>(
+    maps: Tensor<D>,
+    filter: Option<Filter>,
+    size: Option<&[usize]>,
+    after: Option<Filter>,
+) -> Result<Tensor<D>> {
+    let mut m = maps;
+    if let Some(f) = filter {
+        m = f.apply(m);
+    }
+    if let Some(size) = size {
+        m = resize(m, size)?;
+    }
+    if let Some(f) = after {
+        m = f.apply(m);
+    }
+    Ok(m)
 }
 
 impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for Explain<E> {
@@ -145,9 +194,6 @@ impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for 
 
     /// Already post-processed: nothing more by default.
     fn postprocessing(&self) -> Postprocessing {
-        Postprocessing {
-            filter: None,
-            resize: false,
-        }
+        Postprocessing::new(None, false)
     }
 }

@@ -3,8 +3,9 @@
 use burn::prelude::*;
 
 use crate::error::Result;
+use crate::explainable::Explainable;
 use crate::filters::Filter;
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::targets::Targets;
 
 /// Maps with the scores they explain.
@@ -27,11 +28,31 @@ pub struct Explanation<const D: usize> {
 /// How the [`Explain`](crate::Explain) driver post-processes a method's maps
 /// unless told otherwise (the keras-explainable shortcut defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Postprocessing {
     /// The filter applied to the raw maps.
     pub filter: Option<Filter>,
     /// Whether the filtered maps are resized to the input size.
     pub resize: bool,
+    /// A filter applied after resizing (pytorch-grad-cam normalises again).
+    pub after_resize: Option<Filter>,
+}
+
+impl Postprocessing {
+    /// `filter`, then resizing to the input when `resize`.
+    pub fn new(filter: Option<Filter>, resize: bool) -> Self {
+        Self {
+            filter,
+            resize,
+            after_resize: None,
+        }
+    }
+
+    /// Adds a filter applied after resizing.
+    pub fn then(mut self, after_resize: Option<Filter>) -> Self {
+        self.after_resize = after_resize;
+        self
+    }
 }
 
 /// An explanation method: CAM, Grad-CAM, saliency, ... or a combinator
@@ -56,10 +77,7 @@ pub trait Explainer<M: Explainable<D>, const D: usize> {
 
     /// The post-processing the driver applies by default.
     fn postprocessing(&self) -> Postprocessing {
-        Postprocessing {
-            filter: Some(Filter::PositiveNormalize),
-            resize: true,
-        }
+        Postprocessing::new(Some(Filter::PositiveNormalize), true)
     }
 }
 

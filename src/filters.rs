@@ -38,6 +38,13 @@ pub enum Filter {
     AbsoluteNormalize,
     /// `normalize(|min(x, 0)|)`.
     NegativeNormalize,
+    /// pytorch-grad-cam's `scale_cam_image` normalisation:
+    /// `(x − min) / (1e-7 + max(x − min))`.
+    Scale,
+    /// `scale(max(x, 0))`: pytorch-grad-cam's post-processing of a CAM.
+    PositiveScale,
+    /// `scale(|x|)`: pytorch-grad-cam's FullGrad terms.
+    AbsoluteScale,
 }
 
 impl Filter {
@@ -51,6 +58,9 @@ impl Filter {
             Filter::PositiveNormalize => positive_normalize(maps),
             Filter::AbsoluteNormalize => absolute_normalize(maps),
             Filter::NegativeNormalize => negative_normalize(maps),
+            Filter::Scale => scale(maps),
+            Filter::PositiveScale => scale(positive(maps)),
+            Filter::AbsoluteScale => scale(maps.abs()),
         }
     }
 }
@@ -64,6 +74,20 @@ pub fn normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     let max = shifted.clone().max_dim(2);
     // A slice whose maximum is 0 is all zeros: dividing it by 1 keeps it so.
     let max = max.clone().mask_fill(max.equal_elem(0.0), 1.0);
+    (shifted / max).reshape(dims)
+}
+
+/// The epsilon of pytorch-grad-cam's normalisation.
+pub const SCALE_EPSILON: f32 = 1e-7;
+
+/// pytorch-grad-cam's `scale_cam_image` normalisation of each `(b, n)`
+/// slice: `(x − min) / (1e-7 + max(x − min))`. A constant slice becomes
+/// zeros; a slice whose range is far below `1e-7` stays far below 1.
+pub fn scale<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
+    let dims = maps.dims();
+    let flat = flatten_spatial(maps);
+    let shifted = flat.clone() - flat.min_dim(2);
+    let max = shifted.clone().max_dim(2).add_scalar(SCALE_EPSILON);
     (shifted / max).reshape(dims)
 }
 

@@ -66,11 +66,13 @@ pub mod combinators;
 pub mod demo;
 mod error;
 mod explain;
+mod explainable;
 mod explainer;
 pub mod filters;
 pub mod methods;
 #[cfg(feature = "resnet")]
 pub mod models;
+mod output;
 pub mod preprocess;
 mod probe;
 pub mod resize;
@@ -80,14 +82,18 @@ mod tensor_ops;
 pub mod testing;
 #[cfg(feature = "vis")]
 pub mod vis;
+#[cfg(feature = "pytorch")]
+pub mod weights;
 
 pub use adapters::{Features, Split, effective_bias};
 pub use combinators::{Noise, Smooth, Tta};
 pub use error::{Error, Result};
 pub use explain::Explain;
+pub use explainable::{Explainable, Trace};
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
 pub use methods::{Cam, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Gradients, ScoreCam};
-pub use probe::{Explainable, InputGradients, Probe, TapGradients, Trace};
+pub use output::Output;
+pub use probe::{InputGradients, Probe, TapGradients};
 pub use resize::Resize;
-pub use targets::Targets;
+pub use targets::{ScoreInput, Targets};

@@ -1,221 +1,23 @@
-//! Access to a model's intermediate activations, and the only code in the
-//! crate that touches autodiff.
-//!
-//! Burn has no forward hooks and keeps gradients only for leaf tensors, so a
-//! model offers its activations explicitly: it implements [`Explainable`],
-//! writing its forward pass once and passing the tensors at its tap points
-//! through a [`Trace`]. What the trace does at a tap depends on the method
-//! running: nothing, record the activation, or replace it by a gradient leaf.
-//!
-//! A [`Probe`] wraps an inference-mode copy of a model and the selected tap,
-//! and runs the forward and backward passes the methods need.
+//! The method side: a prepared model with its tap, and the forward and
+//! backward passes every method is built from. The only code in the crate
+//! that runs autodiff.
 
 use std::fmt::Debug;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use burn::module::Module;
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::explainable::{Explainable, Mode, Trace};
+use crate::output::Output;
 use crate::targets::{Resolved, Targets};
-use crate::tensor_ops::{cat_units, check_finite, check_not_empty, repeat_each, take_rows};
-
-/// A model whose intermediate activations can be explained.
-///
-/// The model writes its forward pass once, taking a [`Trace`], and hands the
-/// tensor at each tap point to [`Trace::tap`] (and, for FullGrad, each
-/// pre-activation with a bias to [`Trace::bias`]), continuing with the
-/// returned tensor. Points not asked for pass through untouched, so the cost
-/// of tracing an unprobed forward is nil.
-///
-/// `D` is the rank of the input, `[B, C, ...spatial]`: 3 for signals, 4 for
-/// images, 5 for volumes. Activations at taps have the same rank
-/// (`[B, K, ...spatial]`).
-///
-/// # Tap contract
-///
-/// Every tap must be a *cut* of the network: the rest of the forward pass
-/// depends on the input only through the tapped tensor (true of stage and
-/// block outputs, and of the input of a pooling head). Gradient methods
-/// replicate the tapped activation along the batch, one copy per target
-/// unit, and run only the layers after the tap with autodiff.
-///
-/// # Example
-///
-/// ```
-/// use burn::prelude::*;
-/// use burn::nn::{Linear, LinearConfig, Relu, conv::{Conv2d, Conv2dConfig}, PaddingConfig2d};
-/// use burn_explainable::{Explainable, Trace};
-///
-/// #[derive(Module, Debug)]
-/// struct Net { conv: Conv2d, fc: Linear }
-///
-/// #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-/// struct Features; // the one tap point of this model
-///
-/// impl Explainable<4> for Net {
-///     type Tap = Features;
-///     fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<Features, 4>) -> Tensor<2> {
-///         let a = Relu::new().forward(self.conv.forward(x));
-///         let a = trace.tap(Features, a);
-///         self.fc.forward(a.mean_dims(&[2, 3]).flatten(1, 3))
-///     }
-///     fn cam_weights(&self, _: Features) -> Option<Tensor<2>> {
-///         Some(self.fc.weight.val())
-///     }
-/// }
-/// # let device = Device::flex();
-/// # let net = Net {
-/// #     conv: Conv2dConfig::new([3, 4], [3, 3]).with_padding(PaddingConfig2d::Same).init(&device),
-/// #     fc: LinearConfig::new(4, 2).init(&device),
-/// # };
-/// # let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
-/// # let _ = net.forward_traced(x, &mut Trace::untraced());
-/// ```
-pub trait Explainable<const D: usize> {
-    /// The model's tap points: an enum or a typed handle, chosen by the model.
-    type Tap: Copy + PartialEq + Debug;
-
-    /// The forward pass, returning the logits `[B, L]`, with every tap point
-    /// passed through `trace`.
-    fn forward_traced(&self, input: Tensor<D>, trace: &mut Trace<Self::Tap, D>) -> Tensor<2>;
-
-    /// The class weights `[K, L]` of a global-average-pooling + linear head
-    /// that directly follows `tap` (Burn's `Linear::weight` layout), if there
-    /// is one there. CAM needs them.
-    fn cam_weights(&self, tap: Self::Tap) -> Option<Tensor<2>> {
-        let _ = tap;
-        None
-    }
-
-    /// Checks that the model can take an input of shape `dims`
-    /// (`[B, C, ...spatial]`), saying why not otherwise. Models with a fixed
-    /// input size should implement it: explainers then return
-    /// [`Error::InputRejected`] instead of running the forward pass, and
-    /// test-time augmentation names the scale that produced the size.
-    fn check_input(&self, dims: &[usize]) -> std::result::Result<(), String> {
-        let _ = dims;
-        Ok(())
-    }
-}
-
-/// What a [`Trace`] does at the requested tap.
-#[derive(Debug, Clone, Copy)]
-enum Mode<T> {
-    /// Nothing: every point passes through.
-    Pass,
-    /// Record the activation at the tap.
-    Capture(T),
-    /// Record the activation at the tap, then continue with an autodiff leaf
-    /// holding `repeat` copies of each sample (sample-major).
-    Leaf(T, usize),
-    /// Add a zero autodiff leaf at every bias point.
-    Biases,
-}
-
-/// A bias point reached by the forward pass: the zero leaf added to the
-/// pre-activation, and the bias that enters there.
-pub(crate) struct BiasPoint<const D: usize> {
-    pub leaf: Tensor<D>,
-    pub bias: Tensor<1>,
-}
-
-/// The context a model's forward pass hands its tap points to.
-///
-/// Model code calls [`tap`](Trace::tap) and [`bias`](Trace::bias) and
-/// continues with what they return; everything else is the probe's business.
-pub struct Trace<T, const D: usize> {
-    mode: Mode<T>,
-    hits: usize,
-    activation: Option<Tensor<D>>,
-    leaf: Option<Tensor<D>>,
-    biases: Vec<BiasPoint<D>>,
-}
-
-impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
-    fn with_mode(mode: Mode<T>) -> Self {
-        Self {
-            mode,
-            hits: 0,
-            activation: None,
-            leaf: None,
-            biases: Vec::new(),
-        }
-    }
-
-    /// A trace that does nothing at any point: the plain forward pass.
-    pub fn untraced() -> Self {
-        Self::with_mode(Mode::Pass)
-    }
-
-    /// Hands the activation at tap point `point` to the trace; continue the
-    /// forward pass with the returned tensor.
-    pub fn tap(&mut self, point: T, activation: Tensor<D>) -> Tensor<D> {
-        match self.mode {
-            Mode::Capture(tap) if tap == point => {
-                self.hits += 1;
-                self.activation = Some(activation.clone());
-                activation
-            }
-            Mode::Leaf(tap, repeat) if tap == point => {
-                self.hits += 1;
-                let plain = activation.detach().without_autodiff();
-                self.activation = Some(plain.clone());
-                let leaf = repeat_each(plain, repeat).autodiff().require_grad();
-                self.leaf = Some(leaf.clone());
-                leaf
-            }
-            _ => activation,
-        }
-    }
-
-    /// Hands a pre-activation `z = layer(x) + b` to the trace, with a closure
-    /// giving its effective bias `b` (one value per channel); continue with
-    /// the returned tensor. FullGrad uses these points; `bias` is only called
-    /// when it runs.
-    ///
-    /// For a convolution followed by BatchNorm, report the BatchNorm output
-    /// with the folded bias of [`effective_bias`](crate::effective_bias), or
-    /// report both layers' outputs with their own biases.
-    pub fn bias(
-        &mut self,
-        preactivation: Tensor<D>,
-        bias: impl FnOnce() -> Tensor<1>,
-    ) -> Tensor<D> {
-        match self.mode {
-            Mode::Biases => {
-                // A single zero broadcast to the shape: the leaf's gradient
-                // has the full shape, but its value costs no memory and
-                // adding it reads none.
-                let leaf = Tensor::<D>::zeros([1; D], &preactivation.device())
-                    .expand(preactivation.shape())
-                    .require_grad();
-                self.biases.push(BiasPoint {
-                    leaf: leaf.clone(),
-                    bias: bias().without_autodiff(),
-                });
-                preactivation + leaf
-            }
-            _ => preactivation,
-        }
-    }
-
-    fn check_reached(&self, tap: T) -> Result<()> {
-        match self.hits {
-            1 => Ok(()),
-            0 => Err(Error::TapNotReached {
-                tap: format!("{tap:?}"),
-            }),
-            count => Err(Error::TapRepeated {
-                tap: format!("{tap:?}"),
-                count,
-            }),
-        }
-    }
-}
+use crate::tensor_ops::{cat_units, check_finite, check_not_empty, repeat_each};
 
 /// Scores, activation and gradients at a tap, for `B` samples and `N` units.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TapGradients<const D: usize> {
     /// Selected scores `[B, N]`.
     pub scores: Tensor<2>,
@@ -230,6 +32,7 @@ pub struct TapGradients<const D: usize> {
 /// Scores and input gradients for `B` samples and `N` units, with the
 /// gradients at every bias point when asked for.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct InputGradients<const D: usize> {
     /// Selected scores `[B, N]`.
     pub scores: Tensor<2>,
@@ -243,27 +46,44 @@ pub struct InputGradients<const D: usize> {
     pub biases: Vec<(Tensor<1>, Tensor<D>)>,
 }
 
+/// A pass's bias points: `(bias [K_l], gradient [rows, K_l, ...])` in forward order.
+pub(crate) type BiasGradients<const D: usize> = Vec<(Tensor<1>, Tensor<D>)>;
+
 /// A model prepared for explanation, with the tap point the CAM methods use.
 ///
-/// `Probe::new` keeps an inference-mode copy of the model
-/// ([`Module::valid`]): BatchNorm uses its running statistics, dropout is
-/// off, and nothing an explainer does can change the caller's model.
-#[derive(Debug, Clone)]
+/// A probe holds an inference-mode copy of the model ([`Module::valid`]):
+/// BatchNorm uses its running statistics, dropout is off, and nothing an
+/// explainer does can change the caller's model. Cloning a probe shares the
+/// copy.
 pub struct Probe<M: Explainable<D>, const D: usize> {
-    model: M,
+    model: Arc<M>,
     tap: Option<M::Tap>,
     on_pass: Option<PassHook>,
+}
+
+impl<M: Explainable<D>, const D: usize> Clone for Probe<M, D> {
+    fn clone(&self) -> Self {
+        Self {
+            model: self.model.clone(),
+            tap: self.tap,
+            on_pass: self.on_pass.clone(),
+        }
+    }
+}
+
+impl<M: Explainable<D> + Debug, const D: usize> Debug for Probe<M, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("model", &self.model)
+            .field("tap", &self.tap)
+            .field("on_pass", &self.on_pass.is_some())
+            .finish()
+    }
 }
 
 /// A callback run after every pass through the model.
 #[derive(Clone)]
 struct PassHook(Arc<dyn Fn(usize) + Send + Sync>);
-
-impl Debug for PassHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PassHook")
-    }
-}
 
 impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     /// Wraps an inference-mode copy of `model`, with no tap selected.
@@ -271,13 +91,21 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     where
         M: Module,
     {
-        Self::from_prepared(model.valid())
+        Self::prepared(model.valid())
     }
 
-    /// Wraps a model that is already in inference mode (see [`Module::valid`]).
-    pub fn from_prepared(model: M) -> Self {
+    /// Wraps `model`, taken by value, in inference mode ([`Module::valid`]).
+    pub fn from_model(model: M) -> Self
+    where
+        M: Module,
+    {
+        Self::prepared(model.valid())
+    }
+
+    /// Wraps a model the caller has already put in inference mode.
+    pub(crate) fn prepared(model: M) -> Self {
         Self {
-            model,
+            model: Arc::new(model),
             tap: None,
             on_pass: None,
         }
@@ -311,16 +139,6 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         self
     }
 
-    /// The model's forward pass, reported to the pass hook.
-    fn run(&self, input: Tensor<D>, trace: &mut Trace<M::Tap, D>) -> Tensor<2> {
-        let rows = input.dims()[0];
-        let logits = self.model.forward_traced(input, trace);
-        if let Some(hook) = &self.on_pass {
-            (hook.0)(rows);
-        }
-        logits
-    }
-
     /// Selects the tap point the CAM methods explain.
     pub fn at(mut self, tap: M::Tap) -> Self {
         self.tap = Some(tap);
@@ -342,77 +160,106 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         self.tap.ok_or(Error::NoTap { method })
     }
 
+    /// The model's forward pass, with a panic turned into an error naming
+    /// `caller` (the shape of the input the caller gave), the rows of the
+    /// output checked and the pass reported to the hook.
+    fn run(
+        &self,
+        input: Tensor<D>,
+        trace: &mut Trace<M::Tap, D>,
+        rows: usize,
+        caller: &[usize],
+    ) -> Result<Output> {
+        let passed = input.dims()[0];
+        let output = catch_unwind(AssertUnwindSafe(|| {
+            self.model.forward_traced(input, &mut *trace)
+        }))
+        .map_err(|panic| Error::ModelPanicked {
+            shape: caller.to_vec(),
+            message: panic_message(panic),
+        })?;
+        if let Some(hook) = &self.on_pass {
+            (hook.0)(passed);
+        }
+        let dims = output.dims();
+        if dims[0] != rows {
+            discard(&output);
+            return Err(Error::Shape {
+                what: "model output rows (is a tap declared a cut that is not one?)",
+                expected: vec![rows],
+                actual: dims.to_vec(),
+            });
+        }
+        if let Err(e) = check_not_empty("model output", dims) {
+            discard(&output);
+            return Err(e);
+        }
+        Ok(output)
+    }
+
     /// Checks an input and moves it off any autodiff graph.
-    fn prepare(&self, input: Tensor<D>) -> Result<Tensor<D>> {
+    pub(crate) fn prepare(&self, input: Tensor<D>) -> Result<Tensor<D>> {
         let dims = input.dims();
-        check_not_empty("input", &dims)?;
-        self.model
-            .check_input(&dims)
-            .map_err(|reason| Error::InputRejected {
-                shape: dims.to_vec(),
-                reason,
-            })?;
+        self.check_input(&dims)?;
         let input = input.detach().without_autodiff();
         check_finite("input", &input)?;
         Ok(input)
     }
 
-    fn check_logits(&self, logits: &Tensor<2>, rows: usize) -> Result<()> {
-        let dims = logits.dims();
-        if dims[0] != rows {
-            return Err(Error::Shape {
-                what: "model output rows (a tap must be a cut of the network)",
-                expected: vec![rows, dims[1]],
-                actual: dims.to_vec(),
-            });
-        }
-        check_not_empty("model output", &dims)
+    /// Checks that the input shape is not empty and that the model accepts it.
+    pub(crate) fn check_input(&self, dims: &[usize]) -> Result<()> {
+        check_not_empty("input", dims)?;
+        self.model
+            .check_input(dims)
+            .map_err(|reason| Error::InputRejected {
+                shape: dims.to_vec(),
+                reason,
+            })
     }
 
-    /// The plain forward pass: logits `[B, L]`.
+    /// The plain forward pass.
     ///
     /// # Errors
-    /// An empty or non-finite input.
-    pub fn forward(&self, input: Tensor<D>) -> Result<Tensor<2>> {
+    /// An empty, non-finite or rejected input, or a forward pass that panics.
+    pub fn forward(&self, input: Tensor<D>) -> Result<Output> {
         let input = self.prepare(input)?;
+        let dims = input.dims();
+        self.run(input, &mut Trace::untraced(), dims[0], &dims)
+    }
+
+    /// The plain forward pass of an input already checked by the caller,
+    /// errors naming `caller`.
+    pub(crate) fn forward_unchecked(&self, input: Tensor<D>, caller: &[usize]) -> Result<Output> {
         let rows = input.dims()[0];
-        let logits = self.run(input, &mut Trace::untraced());
-        self.check_logits(&logits, rows)?;
-        Ok(logits)
+        self.run(input, &mut Trace::untraced(), rows, caller)
     }
 
-    /// The plain forward pass of an input already checked by the caller.
-    pub(crate) fn forward_unchecked(&self, input: Tensor<D>) -> Tensor<2> {
-        self.run(input, &mut Trace::untraced())
-    }
-
-    /// One forward pass recording the activation at the selected tap:
-    /// logits `[B, L]` and activation `[B, K, ...spatial]`. No autodiff.
+    /// One forward pass recording the activation at the selected tap: the
+    /// output and the activation `[B, K, ...spatial]`. No autodiff.
     ///
     /// # Errors
     /// No tap selected, the tap not reached exactly once, or a bad input.
-    pub fn activations(&self, input: Tensor<D>) -> Result<(Tensor<2>, Tensor<D>)> {
+    pub fn activations(&self, input: Tensor<D>) -> Result<(Output, Tensor<D>)> {
         let tap = self.require_tap("this method")?;
         let input = self.prepare(input)?;
-        let rows = input.dims()[0];
+        let dims = input.dims();
         let mut trace = Trace::with_mode(Mode::Capture(tap));
-        let logits = self.run(input, &mut trace);
+        let output = self.run(input, &mut trace, dims[0], &dims)?;
         trace.check_reached(tap)?;
-        self.check_logits(&logits, rows)?;
         let activation = trace.activation.take().expect("reached tap was recorded");
-        Ok((logits, activation))
+        Ok((output, activation))
     }
 
     /// Resolves `targets` for `input`, running a forward pass only when the
-    /// number of units cannot be known without one ([`Targets::All`]).
+    /// number of units cannot be known without one ([`Targets::all`]).
     fn units(&self, input: &Tensor<D>, targets: &Targets) -> Result<(usize, Option<Resolved>)> {
         targets.validate(input.dims()[0])?;
         match targets.units_per_sample() {
             Some(n) => Ok((n, None)),
             None => {
-                let logits = self.run(input.clone(), &mut Trace::untraced());
-                self.check_logits(&logits, input.dims()[0])?;
-                let resolved = targets.resolve(&logits)?;
+                let dims = input.dims();
+                let output = self.run(input.clone(), &mut Trace::untraced(), dims[0], &dims)?;
+                let resolved = targets.resolve(&output)?;
                 Ok((resolved.units, Some(resolved)))
             }
         }
@@ -421,15 +268,17 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     /// Scores, activation and the gradients of each selected score with
     /// respect to the activation at the selected tap.
     ///
-    /// The layers before the tap run once per pass without autodiff; the
-    /// activation is replicated once per unit and only the layers after the
-    /// tap are differentiated, with one backward pass serving every sample
-    /// and up to `units_per_pass` units.
+    /// The layers before the tap run once per pass without autodiff and only
+    /// the layers after it are differentiated. At a cut
+    /// ([`Explainable::is_cut`]) the activation is replicated once per unit,
+    /// so one backward pass serves every sample and up to `units_per_pass`
+    /// units; elsewhere each pass explains one unit, the tensors that bypass
+    /// the tap keeping their forward values.
     ///
     /// # Cost
-    /// `⌈N / units_per_pass⌉` forward passes of the batch and as many
-    /// backward passes through the layers after the tap (plus one forward for
-    /// [`Targets::All`]).
+    /// At a cut, `⌈N / units_per_pass⌉` forward passes of the batch and as
+    /// many backward passes through the layers after the tap; elsewhere `N`
+    /// of each (plus one forward for [`Targets::all`]).
     ///
     /// # Errors
     /// No tap, bad targets or input, or `units_per_pass == 0`.
@@ -441,29 +290,28 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     ) -> Result<TapGradients<D>> {
         let tap = self.require_tap("this method")?;
         check_per_pass(units_per_pass)?;
+        let per_pass = if self.model.is_cut(tap) {
+            units_per_pass
+        } else {
+            1
+        };
         let input = self.prepare(input)?;
         let batch = input.dims()[0];
         let (n, mut resolved) = self.units(&input, targets)?;
         let mut activation = None;
         let (mut scores, mut gradients) = (Vec::new(), Vec::new());
-        for start in (0..n).step_by(units_per_pass) {
-            let len = units_per_pass.min(n - start);
+        for start in (0..n).step_by(per_pass) {
+            let len = per_pass.min(n - start);
             let mut trace = Trace::with_mode(Mode::Leaf(tap, len));
-            let logits = self.run(input.clone(), &mut trace);
-            if let Err(e) = trace
-                .check_reached(tap)
-                .and_then(|()| self.check_logits(&logits, batch * len))
-            {
-                discard(logits);
+            let output = self.run(input.clone(), &mut trace, batch * len, &input.dims())?;
+            if let Err(e) = trace.check_reached(tap) {
+                discard(&output);
                 return Err(e);
             }
             let leaf = trace.leaf.take().expect("reached tap made a leaf");
             let (selected, grads) =
-                select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
-            gradients.push(
-                leaf.grad(&grads)
-                    .unwrap_or_else(|| leaf.clone().inner().zeros_like()),
-            );
+                select_and_backward(&output, targets, &mut resolved, start..start + len)?;
+            gradients.push(gradient_of(&leaf, grads.as_ref()));
             scores.push(selected);
             activation = activation.or(trace.activation.take());
         }
@@ -485,7 +333,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     ///
     /// # Cost
     /// `⌈N / units_per_pass⌉` forward and backward passes of a batch of
-    /// `B · min(N, units_per_pass)` samples (plus one forward for [`Targets::All`]).
+    /// `B · min(N, units_per_pass)` samples (plus one forward for [`Targets::all`]).
     ///
     /// # Errors
     /// Bad targets or input, `units_per_pass == 0`, or no bias points when
@@ -539,7 +387,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         targets: &Targets,
         units_per_pass: usize,
         with_biases: bool,
-        mut each: impl FnMut(usize, Tensor<D>, Vec<(Tensor<1>, Tensor<D>)>) -> Result<T>,
+        mut each: impl FnMut(usize, Tensor<D>, BiasGradients<D>) -> Result<T>,
     ) -> Result<(Tensor<2>, Tensor<2, Int>, Vec<T>)> {
         check_per_pass(units_per_pass)?;
         let input = self.prepare(input)?;
@@ -556,36 +404,25 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
                 Mode::Pass
             };
             let mut trace = Trace::<M::Tap, D>::with_mode(mode);
-            let logits = self.run(leaf.clone(), &mut trace);
-            if let Err(e) = self.check_logits(&logits, batch * len) {
-                discard(logits);
-                return Err(e);
-            }
+            let output = self.run(leaf.clone(), &mut trace, batch * len, &input.dims())?;
             if with_biases && trace.biases.is_empty() {
-                discard(logits);
+                discard(&output);
                 return Err(Error::NoBiasPoints);
             }
             let (selected, grads) =
-                select_and_backward(&logits, targets, &mut resolved, start..start + len)?;
-            let gradient = leaf
-                .grad(&grads)
-                .unwrap_or_else(|| leaf.clone().inner().zeros_like());
-            if *bias_points.get_or_insert(trace.biases.len()) != trace.biases.len() {
-                return Err(Error::config(
-                    "bias points",
-                    "the forward pass reported a different number of bias points between passes",
-                ));
+                select_and_backward(&output, targets, &mut resolved, start..start + len)?;
+            let gradient = gradient_of(&leaf, grads.as_ref());
+            let expected = *bias_points.get_or_insert(trace.biases.len());
+            if expected != trace.biases.len() {
+                return Err(Error::BiasPointsChanged {
+                    first: expected,
+                    now: trace.biases.len(),
+                });
             }
             let points = trace
                 .biases
                 .iter()
-                .map(|p| {
-                    let g = p
-                        .leaf
-                        .grad(&grads)
-                        .unwrap_or_else(|| p.leaf.clone().inner().zeros_like());
-                    (p.bias.clone(), g)
-                })
+                .map(|p| (p.bias.clone(), gradient_of(&p.leaf, grads.as_ref())))
                 .collect();
             // Nothing else may hold the gradients: `each` may reduce them in place.
             drop(grads);
@@ -602,11 +439,32 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     }
 }
 
+/// The gradient of a leaf, zeros where the scores do not reach it.
+fn gradient_of<const D: usize>(
+    leaf: &Tensor<D>,
+    grads: Option<&burn::tensor::Gradients>,
+) -> Tensor<D> {
+    grads
+        .and_then(|g| leaf.grad(g))
+        .unwrap_or_else(|| leaf.clone().inner().zeros_like())
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with no message".to_string()
+    }
+}
+
 /// Ends a recorded graph that will not be used: Burn frees a graph only in
 /// a backward pass, so one left behind would leak.
-fn discard(logits: Tensor<2>) {
-    if logits.is_tracked() {
-        let _ = logits.sum().backward();
+fn discard(output: &Output) {
+    if output.is_tracked() {
+        let _ = catch_unwind(AssertUnwindSafe(|| output.flat().sum().backward()));
     }
 }
 
@@ -617,34 +475,48 @@ fn check_per_pass(units_per_pass: usize) -> Result<()> {
     Ok(())
 }
 
-/// Gathers the selected scores of one pass over `columns` of the targets
-/// (logits `[B·n, L]`, sample-major) and backpropagates their sum.
+/// Scores one pass over `columns` of the targets (an output of `B·n` rows,
+/// sample-major) and backpropagates their sum.
 ///
 /// Returns the scores `[B, n]` (plain) and the gradients. Targets are
-/// resolved on the first pass, from the logits of each sample's first copy.
+/// resolved on the first pass, from the output of each sample's first copy.
 fn select_and_backward(
-    logits: &Tensor<2>,
+    output: &Output,
     targets: &Targets,
     resolved: &mut Option<Resolved>,
     columns: std::ops::Range<usize>,
-) -> Result<(Tensor<2>, burn::tensor::Gradients)> {
+) -> Result<(Tensor<2>, Option<burn::tensor::Gradients>)> {
     let n = columns.len();
-    let rows = logits.dims()[0];
-    let batch = rows / n;
     if resolved.is_none() {
-        let firsts = take_rows(logits.clone().detach().without_autodiff(), batch, n);
-        match targets.resolve(&firsts) {
+        match targets.resolve(&output.first_copies(n)) {
             Ok(r) => *resolved = Some(r),
             Err(e) => {
-                discard(logits.clone());
+                discard(output);
                 return Err(e);
             }
         }
     }
     let resolved = resolved.as_ref().expect("resolved above");
-    let index = resolved.column_slice(columns, &logits.device());
-    let selected = logits.clone().gather(1, index);
-    let grads = selected.clone().sum().backward();
-    let scores = selected.detach().without_autodiff().reshape([batch, n]);
-    Ok((scores, grads))
+    let selected = match resolved.scores_diagonal(output, columns) {
+        Ok(s) => s,
+        Err(e) => {
+            discard(output);
+            return Err(e);
+        }
+    };
+    if !selected.is_tracked() {
+        // The scores do not depend on the tap or the input (a constant
+        // target function): every gradient is zero.
+        return Ok((selected, None));
+    }
+    let shape = output.dims().to_vec();
+    let grads =
+        catch_unwind(AssertUnwindSafe(|| selected.clone().sum().backward())).map_err(|panic| {
+            Error::ModelPanicked {
+                shape,
+                message: format!("in the backward pass: {}", panic_message(panic)),
+            }
+        })?;
+    let scores = selected.detach().without_autodiff();
+    Ok((scores, Some(grads)))
 }

@@ -99,15 +99,6 @@ pub(crate) fn cat_units<const D: usize>(chunks: Vec<Tensor<D>>, batch: usize) ->
     joined.reshape(dims)
 }
 
-/// Rows `0, n, 2n, ...` of a `[B·n, L]` tensor: each sample's first copy.
-pub(crate) fn take_rows(t: Tensor<2>, batch: usize, n: usize) -> Tensor<2> {
-    if n == 1 {
-        return t;
-    }
-    let l = t.dims()[1];
-    t.reshape([batch, n * l]).narrow(1, 0, l)
-}
-
 /// `[B·N, K, ...]` (sample-major) → `[B, N, K, P]`.
 pub(crate) fn split_units<const D: usize>(t: Tensor<D>, batch: usize) -> Tensor<4> {
     let dims = t.dims();

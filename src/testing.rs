@@ -4,7 +4,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
-use crate::probe::{Explainable, Trace};
+use crate::explainable::{Explainable, Trace};
+use crate::output::Output;
 
 /// The tap points of [`TinyNet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,7 +80,7 @@ impl TinyNet {
 impl Explainable<4> for TinyNet {
     type Tap = TinyTap;
 
-    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<TinyTap, 4>) -> Tensor<2> {
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<TinyTap, 4>) -> Output {
         let z1 = trace.bias(self.conv1.forward(x), || {
             self.conv1.bias.as_ref().expect("bias").val()
         });
@@ -88,7 +89,11 @@ impl Explainable<4> for TinyNet {
             self.conv2.bias.as_ref().expect("bias").val()
         });
         let a2 = trace.tap(TinyTap::Relu2, Relu::new().forward(z2));
-        self.head(a2)
+        self.head(a2).into()
+    }
+
+    fn is_cut(&self, _: TinyTap) -> bool {
+        true
     }
 
     fn cam_weights(&self, tap: TinyTap) -> Option<Tensor<2>> {

@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn_explainable::{
     Cam, Error, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus,
-    GradientFilter, Gradients, Noise, Probe, ScoreCam, Smooth, Split, Targets, Trace, Tta,
+    GradientFilter, Gradients, Noise, Output, Probe, ScoreCam, Smooth, Split, Targets, Trace, Tta,
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol, values};
 
@@ -200,14 +200,21 @@ enum OddTap {
 
 impl Explainable<4> for OddNet {
     type Tap = OddTap;
-    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<OddTap, 4>) -> Tensor<2> {
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<OddTap, 4>) -> Output {
         let a = trace.tap(OddTap::Twice, x);
         let a = trace.tap(OddTap::Twice, a);
         let a = self.inner.conv1.forward(a);
         let a = trace.tap(OddTap::Features, burn::nn::Relu::new().forward(a));
         self.inner
             .logits
-            .forward(self.inner.conv2.forward(a).mean_dims(&[2, 3]).flatten(1, 3))
+            .forward(
+                self.inner
+                    .conv2
+                    .forward(a)
+                    .mean_dims(&[2, 3])
+                    .flatten::<2>(1, 3),
+            )
+            .into()
     }
 }
 
@@ -241,7 +248,7 @@ fn bad_input_is_an_error_and_leaves_the_model_unchanged() {
             "{name}: 1-D indices"
         );
         // An index past the logits, and a negative one.
-        let logits = probe.forward(x.clone()).unwrap().dims()[1];
+        let logits = probe.forward(x.clone()).unwrap().units();
         for bad in [logits as i64, -1] {
             let targets = Targets::from_rows(&vec![vec![bad]; b]);
             match err(method.explain(&probe, x.clone(), &targets)) {

@@ -67,7 +67,7 @@ fn forward_matches_intermediates() {
         let (logits, relu1) = probe.activations(c.x()).unwrap();
         assert_close(
             file,
-            logits,
+            logits.flat(),
             golden.tensor("logits_all", &c.device),
             tol::GOLDEN,
         );

@@ -131,16 +131,18 @@ fn gradients_model_a_and_b() {
 #[test]
 fn full_grad_one_unit() {
     let device = device();
-    let (x, t, _) = inputs(&device);
+    let (x, _, npz) = inputs(&device);
     let g = Npz::golden("gradient_model_a.npz");
     // `full_gradients_idx0` explains the first index column only.
     let [b, _] = g.get("full_gradients_idx0.logits").shape[..] else {
         panic!("logits are [B, N]")
     };
-    let Targets::Indices { indices, shape } = t else {
-        unreachable!()
-    };
-    let first: Vec<i64> = indices.chunks(shape[1]).map(|row| row[0]).collect();
+    let indices = npz.get("indices");
+    let first: Vec<i64> = indices
+        .i64
+        .chunks(indices.shape[1])
+        .map(|row| row[0])
+        .collect();
     let t0 = Targets::from_data(TensorData::new(first, [b, 1]));
     let model = GoldenNet::model_a(&device);
     let e = FullGrad::new()
@@ -170,8 +172,14 @@ fn summed_units_full_grad(
         .into_iter()
         .map(|(b, gr)| (b, sum_units(gr)))
         .collect();
-    let maps =
-        full_grad_maps(x, sum_units(g.gradients), biases, Filter::AbsoluteNormalize).unwrap();
+    let maps = full_grad_maps(
+        x,
+        sum_units(g.gradients),
+        biases,
+        Filter::AbsoluteNormalize,
+        burn_explainable::methods::ChannelReduction::Mean,
+    )
+    .unwrap();
     (g.scores, maps)
 }
 

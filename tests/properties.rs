@@ -8,10 +8,10 @@ use burn::module::{Param, RunningState};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn_explainable::methods::full_grad_maps;
+use burn_explainable::methods::{ChannelReduction, full_grad_maps};
 use burn_explainable::resize::resize;
 use burn_explainable::{
-    Error, Explainable, Explainer, Filter, FullGrad, Gradients, Probe, Targets, Trace, Tta,
+    Error, Explainable, Explainer, Filter, FullGrad, Gradients, Output, Probe, Targets, Trace, Tta,
 };
 use common::{GoldenNet, Lcg, assert_close, device, tol, values};
 
@@ -95,8 +95,8 @@ struct LinearNet {
 
 impl Explainable<4> for LinearNet {
     type Tap = ();
-    fn forward_traced(&self, x: Tensor<4>, _: &mut Trace<(), 4>) -> Tensor<2> {
-        self.fc.forward(x.flatten(1, 3))
+    fn forward_traced(&self, x: Tensor<4>, _: &mut Trace<(), 4>) -> Output {
+        self.fc.forward(x.flatten::<2>(1, 3)).into()
     }
     fn check_input(&self, dims: &[usize]) -> Result<(), String> {
         let inputs: usize = dims[1..].iter().product();
@@ -159,15 +159,21 @@ fn saliency_of_a_linear_model_is_its_weights() {
 /// `mean_c ψ(s_c · v[r, c])` in f64, ψ written out per channel from its
 /// definition: the pointwise part, then min-max over the slice (a constant
 /// slice becomes zeros).
-fn direct_psi_mean(psi: Filter, v: &[f32], dims: [usize; 4], scale: &[f32]) -> Vec<f32> {
+fn direct_psi_mean(
+    psi: Filter,
+    v: &[f32],
+    dims: [usize; 4],
+    scale: &[f32],
+    reduction: ChannelReduction,
+) -> Vec<f32> {
     let [rows, channels, h, w] = dims;
     assert_eq!(scale.len(), channels, "one scale per channel");
     let p = h * w;
     let pointwise = |x: f64| match psi {
-        Filter::Normalize => x,
-        Filter::Positive | Filter::PositiveNormalize => x.max(0.0),
+        Filter::Normalize | Filter::Scale => x,
+        Filter::Positive | Filter::PositiveNormalize | Filter::PositiveScale => x.max(0.0),
         Filter::Negative => x.min(0.0),
-        Filter::Absolute | Filter::AbsoluteNormalize => x.abs(),
+        Filter::Absolute | Filter::AbsoluteNormalize | Filter::AbsoluteScale => x.abs(),
         Filter::NegativeNormalize => x.min(0.0).abs(),
         other => panic!("unlisted filter {other:?}"),
     };
@@ -178,6 +184,15 @@ fn direct_psi_mean(psi: Filter, v: &[f32], dims: [usize; 4], scale: &[f32]) -> V
             | Filter::AbsoluteNormalize
             | Filter::NegativeNormalize
     );
+    // pytorch-grad-cam's normalisation: `(y − min) / (1e-7 + max)`.
+    let scales = matches!(
+        psi,
+        Filter::Scale | Filter::PositiveScale | Filter::AbsoluteScale
+    );
+    let divisor = match reduction {
+        ChannelReduction::Mean => channels as f64,
+        _ => 1.0,
+    };
     let mut out = vec![0f64; rows * p];
     for r in 0..rows {
         for (c, &s) in scale.iter().enumerate() {
@@ -194,8 +209,14 @@ fn direct_psi_mean(psi: Filter, v: &[f32], dims: [usize; 4], scale: &[f32]) -> V
                     y.iter_mut().for_each(|x| *x /= max);
                 }
             }
+            if scales {
+                let min = y.iter().cloned().fold(f64::INFINITY, f64::min);
+                y.iter_mut().for_each(|x| *x -= min);
+                let max = y.iter().cloned().fold(0.0, f64::max);
+                y.iter_mut().for_each(|x| *x /= 1e-7 + max);
+            }
             for (o, x) in out[r * p..(r + 1) * p].iter_mut().zip(&y) {
-                *o += x / channels as f64;
+                *o += x / divisor;
             }
         }
     }
@@ -238,19 +259,23 @@ fn full_grad_combines_its_terms_as_defined_for_every_psi() {
         Filter::PositiveNormalize,
         Filter::AbsoluteNormalize,
         Filter::NegativeNormalize,
+        Filter::Scale,
+        Filter::PositiveScale,
+        Filter::AbsoluteScale,
     ];
-    for psi in filters {
+    let reductions = [ChannelReduction::Mean, ChannelReduction::Sum];
+    for (psi, reduction) in filters.into_iter().flat_map(|f| reductions.map(|r| (f, r))) {
         let tensor = |v: Vec<f32>, dims: [usize; 4]| {
             Tensor::<4>::from_data(TensorData::new(v, dims), &device)
         };
         let (_, xv) = values(input.clone() * input_grad.clone());
         let mut expected = tensor(
-            direct_psi_mean(psi, &xv, [rows, 2, h, w], &[1.0, 1.0]),
+            direct_psi_mean(psi, &xv, [rows, 2, h, w], &[1.0, 1.0], reduction),
             [rows, 1, h, w],
         );
         for (bias, g, dims) in &points {
             let term = tensor(
-                direct_psi_mean(psi, g, *dims, bias),
+                direct_psi_mean(psi, g, *dims, bias, reduction),
                 [rows, 1, dims[2], dims[3]],
             );
             expected = expected + resize(term, &[h, w]).unwrap();
@@ -264,9 +289,10 @@ fn full_grad_combines_its_terms_as_defined_for_every_psi() {
                 )
             })
             .collect();
-        let maps = full_grad_maps(input.clone(), input_grad.clone(), biases, psi).unwrap();
+        let maps =
+            full_grad_maps(input.clone(), input_grad.clone(), biases, psi, reduction).unwrap();
         assert_close(
-            &format!("FullGrad maps, ψ = {psi:?}"),
+            &format!("FullGrad maps, ψ = {psi:?}, {reduction:?}"),
             maps,
             expected,
             tol::EXACT,
@@ -282,7 +308,13 @@ fn full_grad_maps_name_a_bias_that_does_not_fit_its_point() {
         Tensor::<1>::ones([5], &device),
         Tensor::<4>::ones([2, 4, 2, 2], &device),
     )];
-    match full_grad_maps(x.clone(), x, wrong, Filter::AbsoluteNormalize) {
+    match full_grad_maps(
+        x.clone(),
+        x,
+        wrong,
+        Filter::AbsoluteNormalize,
+        ChannelReduction::Mean,
+    ) {
         Err(Error::Shape {
             expected, actual, ..
         }) => {

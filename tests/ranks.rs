@@ -13,7 +13,7 @@ use burn_explainable::filters::normalize;
 use burn_explainable::resize::resize;
 use burn_explainable::{
     Cam, Error, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients,
-    Probe, Resize, ScoreCam, Smooth, Targets, Trace, Tta,
+    Output, Probe, Resize, ScoreCam, Smooth, Targets, Trace, Tta,
 };
 use common::{Lcg, assert_close, device, tol, values};
 
@@ -37,7 +37,7 @@ macro_rules! net {
 
         impl Explainable<$rank> for $name {
             type Tap = Tap;
-            fn forward_traced(&self, x: Tensor<$rank>, trace: &mut Trace<Tap, $rank>) -> Tensor<2> {
+            fn forward_traced(&self, x: Tensor<$rank>, trace: &mut Trace<Tap, $rank>) -> Output {
                 let bias = |c: &$conv| c.bias.as_ref().expect("bias").val();
                 let z = trace.bias(self.conv1.forward(x), || bias(&self.conv1));
                 let a = trace.tap(Tap::Relu1, Relu::new().forward(z));
@@ -47,7 +47,11 @@ macro_rules! net {
                 // wgpu backend gets `mean_dims` over three axes of a rank-5
                 // tensor wrong.
                 self.fc
-                    .forward(a.flatten::<3>(2, $rank - 1).mean_dim(2).flatten(1, 2))
+                    .forward(a.flatten::<3>(2, $rank - 1).mean_dim(2).flatten::<2>(1, 2))
+                    .into()
+            }
+            fn is_cut(&self, _: Tap) -> bool {
+                true
             }
             fn cam_weights(&self, tap: Tap) -> Option<Tensor<2>> {
                 (tap == Tap::Relu2).then(|| self.fc.weight.val())

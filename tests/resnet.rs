@@ -63,7 +63,7 @@ fn logits_and_stage_outputs_match_torchvision() {
         let r = Npz::resnet_fixture(reference);
         let model = ResNet::load(&config, file(weights), &device).unwrap();
         let probe = Probe::new(&model);
-        let logits = probe.forward(x.clone()).unwrap();
+        let logits = probe.forward(x.clone()).unwrap().flat();
         assert_close(
             &format!("{weights} logits"),
             logits,

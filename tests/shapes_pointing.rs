@@ -26,7 +26,7 @@ fn grad_cam_points_at_the_object() {
     let targets = Targets::from_rows(&labels);
 
     let probe = Probe::new(&model).at(ResNetTap::Layer4);
-    let logits = probe.forward(x.clone()).unwrap();
+    let logits = probe.forward(x.clone()).unwrap().flat();
     let (_, p) = values(logits.argmax(1).float());
     let correct = p
         .iter()

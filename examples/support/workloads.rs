@@ -102,7 +102,12 @@ impl Setup {
     pub fn run(&self, work: &Work) {
         match work {
             Work::Forward => {
-                let _ = self.probe.forward(self.x.clone()).unwrap().into_data();
+                let _ = self
+                    .probe
+                    .forward(self.x.clone())
+                    .unwrap()
+                    .flat()
+                    .into_data();
             }
             Work::BackwardToTap => {
                 let g = self
@@ -127,6 +132,7 @@ impl Setup {
                         .probe
                         .forward(masked.clone().narrow(0, 0, n))
                         .unwrap()
+                        .flat()
                         .into_data();
                     left -= n;
                 }

@@ -1,8 +1,11 @@
 //! Explainers built from any explainer: [`Smooth`] (SmoothGrad) and
 //! [`Tta`] (test-time augmentation). They nest in any order.
 
+mod layers;
 mod smooth;
 mod tta;
+
+pub use layers::Layers;
 
 pub use smooth::{Noise, Smooth};
 pub use tta::Tta;
@@ -10,7 +13,6 @@ pub use tta::Tta;
 use burn::prelude::*;
 
 use crate::explainer::Explanation;
-use crate::targets::{Targets, read_i64};
 
 /// The one averaging helper of the combinators: sums the scores and maps of
 /// each pass and divides by the number of passes actually run.
@@ -51,14 +53,4 @@ impl<const D: usize> Mean<D> {
             maps: self.maps.expect("at least one pass").div_scalar(n),
         }
     }
-}
-
-/// The units a first pass explained, as explicit targets for the others:
-/// later passes explain the same units even when the targets were top-k.
-pub(crate) fn fixed_targets(indices: &Tensor<2, Int>) -> crate::Result<Targets> {
-    let shape = indices.dims().to_vec();
-    Ok(Targets::Indices {
-        indices: read_i64(indices.clone())?,
-        shape,
-    })
 }

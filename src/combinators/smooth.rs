@@ -2,10 +2,11 @@
 
 use burn::prelude::*;
 
-use crate::combinators::{Mean, fixed_targets};
+use crate::combinators::Mean;
 use crate::error::Error;
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::rng::SplitMix64;
 use crate::targets::Targets;
 use crate::tensor_ops::{check_not_empty, flatten_rest, numel};
@@ -165,7 +166,7 @@ impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for 
         let clean = self.inner.explain(probe, input.clone(), targets)?;
         let mut mean = Mean::new();
         mean.add(clean.scores, clean.maps, 1);
-        let noisy_targets = fixed_targets(&clean.indices)?;
+        let noisy_targets = targets.fixed(&clean.indices)?;
         // Per-sample standard deviations, `[B, 1]`.
         let sigma: Tensor<2> = match &self.noise {
             Noise::Absolute(s) => Tensor::full([batch, 1], *s, &device),

@@ -2,10 +2,11 @@
 
 use burn::prelude::*;
 
-use crate::combinators::{Mean, fixed_targets};
+use crate::combinators::Mean;
 use crate::error::Error;
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::resize::resize;
 use crate::targets::Targets;
 use crate::tensor_ops::check_not_empty;
@@ -143,15 +144,28 @@ impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for 
             if let Some((_, size)) = scale {
                 x = resize(x, size).map_err(wrap)?;
             }
-            let pass_targets = first.as_ref().map_or(targets, |(_, t)| t);
-            let e = self.inner.explain(probe, x, pass_targets).map_err(wrap)?;
+            // Segmentation masks follow the output's pixels.
+            let pass_targets = first
+                .as_ref()
+                .map_or(targets, |(_, t)| t)
+                .map_masks::<D>(|mut m| {
+                    if flip {
+                        m = m.flip([axis]);
+                    }
+                    match scale {
+                        Some((_, size)) => resize(m, size),
+                        None => Ok(m),
+                    }
+                })
+                .map_err(wrap)?;
+            let e = self.inner.explain(probe, x, &pass_targets).map_err(wrap)?;
             let mut maps = e.maps;
             if flip {
                 maps = maps.flip([axis]);
             }
             let maps = resize(maps, &spatial).map_err(wrap)?;
             if first.is_none() {
-                let fixed = fixed_targets(&e.indices)?;
+                let fixed = targets.fixed(&e.indices)?;
                 first = Some((e.indices, fixed));
             }
             mean.add(e.scores, maps, 1);

@@ -9,7 +9,8 @@ use burn::prelude::*;
 
 use super::uniform;
 use crate::error::{Error, Result};
-use crate::probe::{Explainable, Trace};
+use crate::explainable::{Explainable, Trace};
+use crate::output::Output;
 use crate::rng::SplitMix64;
 
 /// The pulse classes, in label order.
@@ -134,7 +135,7 @@ impl PulseNet {
 
     /// The plain forward pass: logits `[B, 3]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        self.forward_traced(x, &mut Trace::untraced())
+        self.forward_traced(x, &mut Trace::untraced()).flat()
     }
 }
 
@@ -148,14 +149,18 @@ fn conv_bias(c: &Conv1d) -> Tensor<1> {
 impl Explainable<3> for PulseNet {
     type Tap = PulseTap;
 
-    fn forward_traced(&self, x: Tensor<3>, trace: &mut Trace<PulseTap, 3>) -> Tensor<2> {
+    fn forward_traced(&self, x: Tensor<3>, trace: &mut Trace<PulseTap, 3>) -> Output {
         let z = trace.bias(self.conv1.forward(x), || conv_bias(&self.conv1));
         let a = trace.tap(PulseTap::Conv1, Relu::new().forward(z));
         let z = trace.bias(self.conv2.forward(a), || conv_bias(&self.conv2));
         let a = trace.tap(PulseTap::Conv2, Relu::new().forward(z));
         let z = trace.bias(self.conv3.forward(a), || conv_bias(&self.conv3));
         let a = trace.tap(PulseTap::Conv3, Relu::new().forward(z));
-        self.fc.forward(a.mean_dim(2).flatten(1, 2))
+        self.fc.forward(a.mean_dim(2).flatten::<2>(1, 2)).into()
+    }
+
+    fn is_cut(&self, _: PulseTap) -> bool {
+        true
     }
 
     fn cam_weights(&self, tap: PulseTap) -> Option<Tensor<2>> {

@@ -20,6 +20,9 @@ pub struct Shapes {
     pub labels: Vec<usize>,
     /// The object's bounding box in each image.
     pub boxes: Vec<BoundingBox>,
+    /// The object's pixels in each image, `[n, size, size]`: 1 inside the
+    /// shape, 0 outside (the ground truth of a segmentation).
+    pub masks: Tensor<3>,
 }
 
 /// `n` RGB images of `size × size` pixels (`size ≥ 32`), each with one
@@ -49,8 +52,9 @@ pub fn shapes(n: usize, size: usize, seed: u64, device: &Device) -> Result<Shape
     let mut rng = SplitMix64(seed ^ 0x5348_4150_4553);
     let plane = size * size;
     let mut values = vec![0f32; n * 3 * plane];
+    let mut masks = vec![0f32; n * plane];
     let (mut labels, mut boxes) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for image in values.chunks_mut(3 * plane) {
+    for (image, mask) in values.chunks_mut(3 * plane).zip(masks.chunks_mut(plane)) {
         let class = rng.below(SHAPE_CLASSES.len());
         let side = ((0.34 + 0.16 * rng.range(0.0, 1.0)) * size as f32) as usize;
         let (top, left) = (rng.below(size - side + 1), rng.below(size - side + 1));
@@ -83,6 +87,9 @@ pub fn shapes(n: usize, size: usize, seed: u64, device: &Device) -> Result<Shape
                     y as isize - top as isize,
                     x as isize - left as isize,
                 );
+                if inside {
+                    mask[y * size + x] = 1.0;
+                }
                 for c in 0..3 {
                     let i = c * plane + y * size + x;
                     let bg = c0[c] * (1.0 - t) + c1[c] * t + grating + 0.04 * noise[i];
@@ -102,6 +109,7 @@ pub fn shapes(n: usize, size: usize, seed: u64, device: &Device) -> Result<Shape
         images: Tensor::from_data(TensorData::new(values, [n, 3, size, size]), device),
         labels,
         boxes,
+        masks: Tensor::from_data(TensorData::new(masks, [n, size, size]), device),
     })
 }
 

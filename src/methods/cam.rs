@@ -4,9 +4,10 @@ use burn::config::Config;
 use burn::prelude::*;
 
 use crate::error::Error;
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation};
 use crate::methods::weighted_sum;
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::targets::Targets;
 
 /// CAM: the activation entering a global-average-pooling + linear head,
@@ -66,8 +67,16 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Cam {
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
         let tap = probe.require_tap("CAM")?;
-        let (logits, activation) = probe.activations(input)?;
-        let resolved = targets.resolve(&logits)?;
+        let (output, activation) = probe.activations(input)?;
+        let resolved = targets.resolve(&output)?;
+        if !resolved.is_output_units() {
+            return Err(Error::InvalidTargets {
+                reason: "CAM explains output units through the head's class weights \
+                         (indices, each, all, top-k, optionally signed), not softmax, \
+                         segmentation, similarity or custom scores"
+                    .into(),
+            });
+        }
         let weights = probe
             .model()
             .cam_weights(tap)
@@ -75,7 +84,7 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Cam {
                 tap: format!("{tap:?}"),
             })?
             .without_autodiff();
-        let (k, l) = (activation.dims()[1], logits.dims()[1]);
+        let (k, l) = (activation.dims()[1], output.units());
         if weights.dims() != [k, l] {
             return Err(Error::Shape {
                 what: "CAM class weights [channels at tap, logits]",
@@ -83,10 +92,16 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Cam {
                 actual: weights.dims().to_vec(),
             });
         }
-        let indices = resolved.tensor(&logits.device());
-        let maps = weighted_sum(activation, cam_weights(weights, indices.clone()));
+        let device = activation.device();
+        let indices = resolved.tensor(&device);
+        let mut weights = cam_weights(weights, indices.clone());
+        if let Some(signs) = resolved.signs(&device) {
+            weights = weights * signs.unsqueeze_dim::<3>(2);
+        }
+        let maps = weighted_sum(activation, weights);
+        let samples: Vec<usize> = (0..resolved.batch).collect();
         Ok(Explanation {
-            scores: logits.gather(1, indices.clone()),
+            scores: resolved.scores_all(&output, &samples)?,
             indices,
             maps,
         })

@@ -3,10 +3,11 @@
 use burn::prelude::*;
 
 use crate::error::Error;
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::{self, Filter};
 use crate::methods::gradients::units_per_pass;
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::resize::resize;
 use crate::targets::Targets;
 use crate::tensor_ops::{cat_units, flatten_spatial, repeat_each, rows_to_maps, unflatten_spatial};
@@ -60,6 +61,8 @@ use crate::tensor_ops::{cat_units, flatten_spatial, repeat_each, rows_to_maps, u
 pub struct FullGrad {
     /// ψ, applied to each term before its channel mean.
     pub psi: Filter,
+    /// How each term's channels are combined after ψ.
+    pub reduction: ChannelReduction,
     /// Biases replacing the ones the model reports, in forward order.
     pub biases: Option<Vec<Tensor<1>>>,
     /// Target units per forward/backward pass; `None` (the default) picks
@@ -80,9 +83,30 @@ impl FullGrad {
     pub fn new() -> Self {
         Self {
             psi: Filter::AbsoluteNormalize,
+            reduction: ChannelReduction::Mean,
             biases: None,
             units_per_pass: None,
         }
+    }
+
+    /// pytorch-grad-cam's `FullGrad`: ψ = [`Filter::AbsoluteScale`]
+    /// (`|v|`, then `(v − min) / (1e-7 + range)` per channel), channels
+    /// summed instead of averaged, and its post-processing (normalised
+    /// twice with the same epsilon, as its `scale_cam_image` then
+    /// `aggregate_multi_layers` do). Its layer list is every Conv2d and
+    /// BatchNorm2d with a bias: report those as bias points.
+    pub fn pytorch_grad_cam() -> Self {
+        Self {
+            psi: Filter::AbsoluteScale,
+            reduction: ChannelReduction::Sum,
+            ..Self::new()
+        }
+    }
+
+    /// Sets how channels are combined.
+    pub fn with_reduction(mut self, reduction: ChannelReduction) -> Self {
+        self.reduction = reduction;
+        self
     }
 
     /// Sets ψ.
@@ -105,17 +129,38 @@ impl FullGrad {
     }
 }
 
-/// ψ as a pointwise part followed, for the normalising filters, by the
-/// per-slice min-max normalisation.
-fn split_psi(psi: Filter) -> (fn(Tensor<3>) -> Tensor<3>, bool) {
+/// How FullGrad combines the channels of a term after ψ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelReduction {
+    /// The mean over channels (keras-explainable, the paper's code).
+    Mean,
+    /// The sum over channels (pytorch-grad-cam).
+    Sum,
+}
+
+/// How a normalising ψ divides: by the range, or by `1e-7 +` the range.
+#[derive(Clone, Copy, PartialEq)]
+enum Norm {
+    None,
+    Range,
+    RangeEps,
+}
+
+/// ψ as a pointwise part followed by the per-slice min-max normalisation
+/// it uses, if any.
+fn split_psi(psi: Filter) -> (fn(Tensor<3>) -> Tensor<3>, Norm) {
     match psi {
-        Filter::Normalize => (|t| t, true),
-        Filter::Positive => (filters::positive, false),
-        Filter::Negative => (filters::negative, false),
-        Filter::Absolute => (|t| t.abs(), false),
-        Filter::PositiveNormalize => (filters::positive, true),
-        Filter::AbsoluteNormalize => (|t| t.abs(), true),
-        Filter::NegativeNormalize => (|t| filters::negative(t).abs(), true),
+        Filter::Normalize => (|t| t, Norm::Range),
+        Filter::Positive => (filters::positive, Norm::None),
+        Filter::Negative => (filters::negative, Norm::None),
+        Filter::Absolute => (|t| t.abs(), Norm::None),
+        Filter::PositiveNormalize => (filters::positive, Norm::Range),
+        Filter::AbsoluteNormalize => (|t| t.abs(), Norm::Range),
+        Filter::NegativeNormalize => (|t| filters::negative(t).abs(), Norm::Range),
+        Filter::Scale => (|t| t, Norm::RangeEps),
+        Filter::PositiveScale => (filters::positive, Norm::RangeEps),
+        Filter::AbsoluteScale => (|t| t.abs(), Norm::RangeEps),
     }
 }
 
@@ -132,19 +177,34 @@ fn psi_channel_mean<const D: usize>(
     values: Tensor<D>,
     scale: Option<Tensor<1>>,
     psi: Filter,
+    reduction: ChannelReduction,
 ) -> Tensor<D> {
     let dims = values.dims();
     let channels = dims[1];
     let flat = flatten_spatial(values);
-    let (pre, normalises) = split_psi(psi);
+    let (pre, norm) = split_psi(psi);
+    let normalises = norm != Norm::None;
+    let divisor = match reduction {
+        ChannelReduction::Mean => channels as f32,
+        ChannelReduction::Sum => 1.0,
+    };
     let as_column = |s: Tensor<1>| s.reshape([1, channels, 1]);
-    let folds = normalises && psi == Filter::AbsoluteNormalize;
+    let folds = psi == Filter::AbsoluteNormalize;
     let (y, folded) = match scale {
         Some(s) if folds => (pre(flat), Some(as_column(s).abs())),
         Some(s) => (pre(flat * as_column(s)), None),
         None => (pre(flat), None),
     };
-    let map = if normalises {
+    let map = if norm == Norm::RangeEps {
+        // `(y − min) / (ε + range)`: a constant channel is zeros already.
+        let min = y.clone().min_dim(2);
+        let range = y.clone().max_dim(2) - min.clone();
+        let weights = range
+            .add_scalar(filters::SCALE_EPSILON)
+            .recip()
+            .div_scalar(divisor);
+        weights.swap_dims(1, 2).matmul(y - min)
+    } else if normalises {
         let min = y.clone().min_dim(2);
         let range = y.clone().max_dim(2) - min.clone();
         // The range of the scaled channel, as an unfolded ψ would see it.
@@ -156,10 +216,10 @@ fn psi_channel_mean<const D: usize>(
             .mask_fill(constant.clone(), 1.0)
             .recip()
             .mask_fill(constant, 0.0)
-            .div_scalar(channels as f32);
+            .div_scalar(divisor);
         weights.swap_dims(1, 2).matmul(y - min)
     } else {
-        y.mean_dim(1)
+        y.sum_dim(1).div_scalar(divisor)
     };
     unflatten_spatial(map, &dims[2..])
 }
@@ -183,10 +243,11 @@ pub fn full_grad_maps<const D: usize>(
     input_gradients: Tensor<D>,
     biases: Vec<(Tensor<1>, Tensor<D>)>,
     psi: Filter,
+    reduction: ChannelReduction,
 ) -> crate::Result<Tensor<D>> {
     let rows = input.dims()[0];
     let size = input.dims()[2..].to_vec();
-    let mut maps = psi_channel_mean(input * input_gradients, None, psi);
+    let mut maps = psi_channel_mean(input * input_gradients, None, psi, reduction);
     let mut by_size: Vec<(Vec<usize>, Tensor<D>)> = Vec::new();
     for (bias, gradient) in biases {
         let dims = gradient.dims();
@@ -198,7 +259,7 @@ pub fn full_grad_maps<const D: usize>(
                 actual: dims.to_vec(),
             });
         }
-        let term = psi_channel_mean(gradient, Some(bias), psi);
+        let term = psi_channel_mean(gradient, Some(bias), psi, reduction);
         match by_size.iter_mut().find(|(s, _)| s[..] == dims[2..]) {
             Some((_, sum)) => *sum = sum.clone() + term,
             None => by_size.push((dims[2..].to_vec(), term)),
@@ -241,7 +302,7 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for FullGrad {
                     }
                 }
                 let input = repeat_each(plain.clone(), units);
-                full_grad_maps(input, g, points, self.psi)
+                full_grad_maps(input, g, points, self.psi, self.reduction)
             },
         )?;
         Ok(Explanation {
@@ -253,9 +314,11 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for FullGrad {
 
     /// Min-max normalised, already at the input's resolution.
     fn postprocessing(&self) -> Postprocessing {
-        Postprocessing {
-            filter: Some(Filter::Normalize),
-            resize: false,
+        if self.reduction == ChannelReduction::Sum && self.psi == Filter::AbsoluteScale {
+            // pytorch-grad-cam's: `scale_cam_image`, then again in
+            // `aggregate_multi_layers`.
+            return Postprocessing::new(Some(Filter::Scale), false).then(Some(Filter::Scale));
         }
+        Postprocessing::new(Some(Filter::Normalize), false)
     }
 }

@@ -3,9 +3,10 @@
 use burn::config::Config;
 use burn::prelude::*;
 
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation};
 use crate::methods::weighted_sum;
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::targets::Targets;
 use crate::tensor_ops::split_units;
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use burn::prelude::*;
 
 use crate::error::Error;
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::Filter;
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::targets::Targets;
 use crate::tensor_ops::{flatten_spatial, rows_to_maps, unflatten_spatial};
 
@@ -167,9 +168,6 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Gradients {
 
     /// Min-max normalised, already at the input's resolution.
     fn postprocessing(&self) -> Postprocessing {
-        Postprocessing {
-            filter: Some(Filter::Normalize),
-            resize: false,
-        }
+        Postprocessing::new(Some(Filter::Normalize), false)
     }
 }

@@ -9,7 +9,7 @@ mod gradients;
 mod score_cam;
 
 pub use cam::{Cam, cam_weights};
-pub use full_grad::{FullGrad, full_grad_maps};
+pub use full_grad::{ChannelReduction, FullGrad, full_grad_maps};
 pub use grad_cam::{GradCam, grad_cam_weights};
 pub use grad_cam_plus_plus::{GradCamPlusPlus, grad_cam_plus_plus_weights};
 pub use gradients::{GradientFilter, Gradients, ROWS_PER_PASS, channel_mean};

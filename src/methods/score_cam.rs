@@ -4,9 +4,10 @@ use burn::config::Config;
 use burn::prelude::*;
 
 use crate::error::Error;
+use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::{Filter, normalize};
-use crate::probe::{Explainable, Probe};
+use crate::probe::Probe;
 use crate::resize::resize;
 use crate::targets::Targets;
 use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
@@ -78,9 +79,9 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
             return Err(Error::config("batch_size", "must be at least 1"));
         }
         probe.require_tap("Score-CAM")?;
-        let (logits, activation) = probe.activations(input.clone())?;
-        let resolved = targets.resolve(&logits)?;
-        let device = logits.device();
+        let (output, activation) = probe.activations(input.clone())?;
+        let resolved = targets.resolve(&output)?;
+        let device = activation.device();
         let dims = input.dims();
         let (batch, n) = (resolved.batch, resolved.units);
         let channels = activation.dims()[1];
@@ -104,17 +105,9 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
                 .reshape([len, dims[1], pixels]);
             let masked = x * mask_rows.clone().narrow(0, start, len);
             let masked: Tensor<D> = unflatten_spatial(masked, &dims[2..]);
-            let out = probe.forward_unchecked(masked);
-            let units: Vec<i64> = samples
-                .iter()
-                .flat_map(|&b| {
-                    resolved.indices[b as usize * n..(b as usize + 1) * n]
-                        .iter()
-                        .copied()
-                })
-                .collect();
-            let unit_index = Tensor::<2, Int>::from_data(TensorData::new(units, [len, n]), &device);
-            scores.push(out.gather(1, unit_index)); // [len, N]
+            let out = probe.forward_unchecked(masked, &dims)?;
+            let rows: Vec<usize> = samples.iter().map(|&b| b as usize).collect();
+            scores.push(resolved.scores_all(&out, &rows)?); // [len, N]
         }
         // [B·K, N] → [B, N, K]
         let weights = Tensor::cat(scores, 0)
@@ -122,8 +115,9 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
             .swap_dims(1, 2);
         let maps = unflatten_spatial(weights.matmul(flat_masks), &dims[2..]);
         let indices = resolved.tensor(&device);
+        let all: Vec<usize> = (0..batch).collect();
         Ok(Explanation {
-            scores: logits.gather(1, indices.clone()),
+            scores: resolved.scores_all(&output, &all)?,
             indices,
             maps,
         })
@@ -131,10 +125,7 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
 
     /// Positive-normalised, already at the input's resolution.
     fn postprocessing(&self) -> Postprocessing {
-        Postprocessing {
-            filter: Some(Filter::PositiveNormalize),
-            resize: false,
-        }
+        Postprocessing::new(Some(Filter::PositiveNormalize), false)
     }
 }
 

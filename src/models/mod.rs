@@ -1,3 +1,4 @@
 //! Ready-made explainable models.
 
 pub mod resnet;
+pub mod unet;

@@ -34,14 +34,12 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
-use burn::store::{
-    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore,
-};
 
 use crate::adapters::effective_bias;
 use crate::error::{Error, Result};
-use crate::probe::{Explainable, Trace};
+use crate::explainable::{Explainable, Trace};
+use crate::output::Output;
+use crate::weights::{TorchWeights, save_safetensors};
 
 /// The residual block type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,161 +402,11 @@ impl ResNet {
         })
     }
 
-    /// The plain forward pass: logits `[B, classes]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward_traced(x, &mut Trace::untraced())
-    }
-
-    /// The stages, `layer1` … `layer4`.
-    pub fn stages(&self) -> [&[Block]; 4] {
-        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
-    }
-
-    /// Loads a torchvision checkpoint (a `.safetensors` file or a zip-format
-    /// `.pth` state dict, recognised by content) into a new model of shape
-    /// `config`. torchvision key names; `num_batches_tracked` buffers are
-    /// skipped; `fc.weight` is transposed to Burn's layout. The model is in
-    /// training mode as constructed; [`Probe::new`](crate::Probe::new) takes
-    /// its inference copy.
-    ///
-    /// # Errors
-    /// [`Error::Load`] naming the file and the first problem: unreadable or
-    /// truncated file, missing tensors, unexpected tensors (another
-    /// architecture), or a tensor of the wrong shape — never a partial load.
-    pub fn load(config: &ResNetConfig, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        let path = path.as_ref();
-        let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::load(&file, e.to_string()))?;
-        let mut model = Self::try_new(config, device)?;
-        let result = if bytes.starts_with(b"PK\x03\x04") {
-            drop(bytes);
-            let mut store = PytorchStore::from_file(path)
-                .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
-                .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.")
-                .allow_partial(true)
-                .validate(false);
-            model
-                .load_from(&mut store)
-                .map_err(|e| Error::load(&file, e.to_string()))?
-        } else {
-            let mut store = safetensors_store(Some(bytes))
-                .allow_partial(true)
-                .validate(false);
-            model
-                .load_from(&mut store)
-                .map_err(|e| Error::load(&file, e.to_string()))?
-        };
-        check_applied(&file, result)?;
-        Ok(model)
-    }
-
-    /// Loads a torchvision-layout `.safetensors` checkpoint held in memory
-    /// (e.g. embedded with `include_bytes!`). Same checks as [`ResNet::load`].
-    pub fn load_safetensors_bytes(
-        config: &ResNetConfig,
-        bytes: Vec<u8>,
-        device: &Device,
-    ) -> Result<Self> {
-        let mut model = Self::try_new(config, device)?;
-        let mut store = safetensors_store(Some(bytes))
-            .allow_partial(true)
-            .validate(false);
-        let result = model
-            .load_from(&mut store)
-            .map_err(|e| Error::load("<memory>", e.to_string()))?;
-        check_applied("<memory>", result)?;
-        Ok(model)
-    }
-
-    /// Writes the weights as a `.safetensors` file with torchvision's key
-    /// names and layouts, loadable by [`ResNet::load`] and by
-    /// `torchvision.models.resnet.ResNet.load_state_dict`.
-    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let mut store = SafetensorsStore::from_file(path)
-            .with_to_adapter(BurnToPyTorchAdapter)
-            .skip_enum_variants(true)
-            .with_key_remapping(r"\.downsample\.conv\.", ".downsample.0.")
-            .with_key_remapping(r"\.downsample\.bn\.", ".downsample.1.");
-        self.save_into(&mut store)
-            .map_err(|e| Error::load(&path.display().to_string(), e.to_string()))
-    }
-}
-
-fn safetensors_store(bytes: Option<Vec<u8>>) -> SafetensorsStore {
-    SafetensorsStore::from_bytes(bytes)
-        .with_from_adapter(PyTorchToBurnAdapter)
-        .skip_enum_variants(true)
-        .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
-        .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.")
-}
-
-/// torchvision's name for a Burn parameter path.
-fn torchvision_name(path: &str) -> String {
-    let path = path
-        .replace(".downsample.conv.", ".downsample.0.")
-        .replace(".downsample.bn.", ".downsample.1.");
-    let is_bn = path
-        .split('.')
-        .rev()
-        .nth(1)
-        .is_some_and(|m| m.starts_with("bn"))
-        || path.contains(".downsample.1.");
-    match path.rsplit_once('.') {
-        Some((m, "gamma")) if is_bn => format!("{m}.weight"),
-        Some((m, "beta")) if is_bn => format!("{m}.bias"),
-        _ => path,
-    }
-}
-
-/// The first few names of a list, and how many more there are.
-fn some_of(keys: &[String]) -> String {
-    const SHOWN: usize = 8;
-    let mut s = keys[..keys.len().min(SHOWN)].join(", ");
-    if keys.len() > SHOWN {
-        s.push_str(&format!(" and {} more", keys.len() - SHOWN));
-    }
-    s
-}
-
-fn check_applied(file: &str, r: ApplyResult) -> Result<()> {
-    if let Some(e) = r.errors.first() {
-        return Err(Error::load(file, e.to_string()));
-    }
-    if !r.missing.is_empty() {
-        let keys: Vec<String> = r.missing.iter().map(|(p, _)| torchvision_name(p)).collect();
-        return Err(Error::load(
-            file,
-            format!(
-                "{} tensors missing from the file: {}",
-                keys.len(),
-                some_of(&keys)
-            ),
-        ));
-    }
-    let unexpected: Vec<String> = r
-        .unused
-        .iter()
-        .filter(|k| !k.ends_with("num_batches_tracked"))
-        .map(|k| torchvision_name(k))
-        .collect();
-    if !unexpected.is_empty() {
-        return Err(Error::load(
-            file,
-            format!(
-                "{} unexpected tensors (another architecture?): {}",
-                unexpected.len(),
-                some_of(&unexpected)
-            ),
-        ));
-    }
-    Ok(())
-}
-
-impl Explainable<4> for ResNet {
-    type Tap = ResNetTap;
-
-    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<ResNetTap, 4>) -> Tensor<2> {
+    /// Everything before the pooling head, with its taps and bias points
+    /// passed through `trace`: the `layer4` output `[B, C, h, w]`. For
+    /// models built on a ResNet body (an embedding model: pool it and
+    /// flatten).
+    pub fn features_traced(&self, x: Tensor<4>, trace: &mut Trace<ResNetTap, 4>) -> Tensor<4> {
         let z = self.bn1.forward(self.conv1.forward(x));
         let z = trace.bias(z, || effective_bias(&self.bn1, None));
         let mut x = self.maxpool.forward(Relu::new().forward(z));
@@ -582,7 +430,93 @@ impl Explainable<4> for ResNet {
             }
             x = trace.tap(tap, x);
         }
-        self.fc.forward(x.mean_dims(&[2, 3]).flatten(1, 3))
+        x
+    }
+
+    /// The plain forward pass: logits `[B, classes]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_traced(x, &mut Trace::untraced()).flat()
+    }
+
+    /// The stages, `layer1` … `layer4`.
+    pub fn stages(&self) -> [&[Block]; 4] {
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+    }
+
+    /// Loads a torchvision checkpoint (a `.safetensors` file or a zip-format
+    /// `.pth` state dict, recognised by content) into a new model of shape
+    /// `config`. torchvision key names; `num_batches_tracked` buffers are
+    /// skipped; `fc.weight` is transposed to Burn's layout. The model is in
+    /// training mode as constructed; [`Probe::new`](crate::Probe::new) takes
+    /// its inference copy.
+    ///
+    /// # Errors
+    /// [`Error::Load`] naming the file and the first problem: unreadable or
+    /// truncated file, missing tensors, unexpected tensors (another
+    /// architecture), or a tensor of the wrong shape — never a partial load.
+    pub fn load(config: &ResNetConfig, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        torchvision(TorchWeights::file(path)).load(Self::try_new(config, device)?)
+    }
+
+    /// Loads a torchvision-layout `.safetensors` checkpoint held in memory
+    /// (e.g. embedded with `include_bytes!`). Same checks as [`ResNet::load`].
+    pub fn load_safetensors_bytes(
+        config: &ResNetConfig,
+        bytes: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self> {
+        torchvision(TorchWeights::safetensors_bytes(bytes)).load(Self::try_new(config, device)?)
+    }
+
+    /// Writes the weights as a `.safetensors` file with torchvision's key
+    /// names and layouts, loadable by [`ResNet::load`] and by
+    /// `torchvision.models.resnet.ResNet.load_state_dict`.
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_safetensors(
+            self,
+            path,
+            &[
+                (r"\.downsample\.conv\.", ".downsample.0."),
+                (r"\.downsample\.bn\.", ".downsample.1."),
+            ],
+        )
+    }
+}
+
+/// torchvision's key names: `downsample.0` / `downsample.1`.
+fn torchvision(weights: TorchWeights) -> TorchWeights {
+    weights
+        .remap(r"\.downsample\.0\.", ".downsample.conv.")
+        .remap(r"\.downsample\.1\.", ".downsample.bn.")
+        .with_names(torchvision_name)
+}
+
+/// torchvision's name for a Burn parameter path.
+fn torchvision_name(path: &str) -> String {
+    let path = path
+        .replace(".downsample.conv.", ".downsample.0.")
+        .replace(".downsample.bn.", ".downsample.1.");
+    match path.rsplit_once('.') {
+        Some((m, "gamma")) => format!("{m}.weight"),
+        Some((m, "beta")) => format!("{m}.bias"),
+        _ => path,
+    }
+}
+
+impl Explainable<4> for ResNet {
+    type Tap = ResNetTap;
+
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<ResNetTap, 4>) -> Output {
+        let features = self.features_traced(x, trace);
+        self.fc
+            .forward(features.mean_dims(&[2, 3]).flatten::<2>(1, 3))
+            .into()
+    }
+
+    /// Every tap of a ResNet is a cut: stage and block outputs carry
+    /// everything the layers after them read.
+    fn is_cut(&self, _: ResNetTap) -> bool {
+        true
     }
 
     fn cam_weights(&self, tap: ResNetTap) -> Option<Tensor<2>> {

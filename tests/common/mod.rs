@@ -9,7 +9,7 @@ use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
-use burn_explainable::{Explainable, Trace, effective_bias};
+use burn_explainable::{Explainable, Output, Trace, effective_bias};
 
 /// The backend every test runs on: `BURN_EXPLAINABLE_TEST_BACKEND` = `flex`
 /// (default), `ndarray`, `wgpu` or `cuda` (each needs its Cargo feature).
@@ -294,7 +294,7 @@ impl GoldenNet {
 impl Explainable<4> for GoldenNet {
     type Tap = GoldenTap;
 
-    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<GoldenTap, 4>) -> Tensor<2> {
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<GoldenTap, 4>) -> Output {
         let z = trace.bias(self.conv1.forward(x), || Self::conv_bias(&self.conv1));
         let z = match &self.bn1 {
             Some(bn) => trace.bias(bn.forward(z), || effective_bias(bn, None)),
@@ -303,7 +303,13 @@ impl Explainable<4> for GoldenNet {
         let a1 = trace.tap(GoldenTap::Relu1, Relu::new().forward(z));
         let z2 = trace.bias(self.conv2.forward(a1), || Self::conv_bias(&self.conv2));
         let a2 = trace.tap(GoldenTap::Relu2, Relu::new().forward(z2));
-        self.logits.forward(a2.mean_dims(&[2, 3]).flatten(1, 3))
+        self.logits
+            .forward(a2.mean_dims(&[2, 3]).flatten::<2>(1, 3))
+            .into()
+    }
+
+    fn is_cut(&self, _: GoldenTap) -> bool {
+        true
     }
 
     fn cam_weights(&self, tap: GoldenTap) -> Option<Tensor<2>> {
