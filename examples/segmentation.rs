@@ -6,7 +6,7 @@
 //! stage, a cut. Writes overlays to `target/segmentation/` (or `--out DIR`).
 //!
 //! ```text
-//! cargo run --release --example segmentation [-- --out DIR --steps 200]
+//! cargo run --release --example segmentation [-- --out DIR --steps 300]
 //! ```
 
 mod support;
@@ -18,9 +18,12 @@ use burn_explainable::demo::{SHAPE_CLASSES, shapes};
 use burn_explainable::models::unet::{UNet, UNetConfig, UNetTap};
 use burn_explainable::vis::{Colormap, overlay, save_png, tensor_to_image};
 use burn_explainable::{Explain, GradCam, Probe, Targets};
+use image::imageops::{FilterType, resize};
 
-const SIZE: usize = 64;
-const BATCH: usize = 16;
+const SIZE: usize = 48;
+const BATCH: usize = 8;
+/// Overlays are drawn this many times larger than the images.
+const ZOOM: u32 = 4;
 
 /// Per-pixel labels: 0 for the background, 1 + the shape class inside it.
 fn pixel_labels(masks: Tensor<3>, labels: &[usize]) -> Vec<usize> {
@@ -39,7 +42,7 @@ fn per_pixel(out: Tensor<4>) -> Tensor<2> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut steps = 200;
+    let mut steps = 300;
     let mut out = PathBuf::from("target/segmentation");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -102,6 +105,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             counts[p as usize] += 1;
         }
         let class = (1..classes).max_by_key(|&c| counts[c]).unwrap_or(1);
+        let truth = SHAPE_CLASSES[test.labels[categories.len()]];
+        println!(
+            "image {}: a {truth}, predicted {} over {} pixels",
+            categories.len(),
+            SHAPE_CLASSES[class - 1],
+            counts[class]
+        );
         categories.push(class as i64);
         masks.extend(image.iter().map(|&p| f32::from(p as usize == class)));
     }
@@ -132,6 +142,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shares.push(if total > 0.0 { inside / total } else { 0.0 });
             let image =
                 tensor_to_image(test.images.clone().narrow(0, i, 1).reshape([3, SIZE, SIZE]))?;
+            let image = resize(
+                &image,
+                ZOOM * SIZE as u32,
+                ZOOM * SIZE as u32,
+                FilterType::Nearest,
+            );
             let map = e.maps.clone().narrow(0, i, 1).reshape([SIZE, SIZE]);
             let path = out.join(format!(
                 "{i}_{}_{name}.png",

@@ -115,3 +115,34 @@ pub fn absolute_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
 pub fn negative_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     normalize(negative(maps).abs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_divides_by_the_range_plus_epsilon() {
+        let device = Device::flex();
+        // A map of range 2 and a map of range 1e-8, far below the epsilon.
+        let maps = Tensor::<3>::from_floats([[[1.0, 3.0, 2.0], [0.0, 1e-8, 0.0]]], &device);
+        let out: Vec<f32> = scale(maps)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .unwrap();
+        let expected = [
+            0.0,
+            2.0 / (2.0 + 1e-7),
+            1.0 / (2.0 + 1e-7),
+            0.0,
+            1e-8 / (1e-8 + 1e-7),
+            0.0,
+        ];
+        for (o, e) in out.iter().zip(expected) {
+            assert!(
+                (o - e).abs() <= 1e-6 * e.abs().max(1e-3),
+                "{out:?} vs {expected:?}"
+            );
+        }
+    }
+}

@@ -407,3 +407,57 @@ fn a_custom_score_equals_the_built_in_one() {
     let (_, s) = values(minus.scores + plus.scores);
     assert!(s.iter().all(|v| v.abs() < 1e-3), "negated scores: {s:?}");
 }
+
+#[test]
+fn layers_average_pytorch_grad_cam_maps() {
+    let device = device();
+    let model = unet(&device);
+    let c = Case::new(&device);
+    let probe = Probe::new(&model);
+    let targets = c.targets();
+    let size = [SIZE, SIZE];
+    // One tap: exactly pytorch-grad-cam's single-layer output.
+    let one = Layers::new(GradCam::new(), vec![UNetTap::Bottleneck])
+        .explain(&probe, c.x.clone(), &targets)
+        .unwrap();
+    let single = Explain::pytorch_grad_cam(GradCam::new())
+        .run(
+            &probe.clone().at(UNetTap::Bottleneck),
+            c.x.clone(),
+            &targets,
+        )
+        .unwrap();
+    assert_close("one layer", one.maps, single.maps, tol::EXACT);
+    // Several taps: each raw map rectified, scaled and resized, then the
+    // mean rectified and scaled (pytorch-grad-cam's aggregate_multi_layers).
+    let taps = vec![UNetTap::Bottleneck, UNetTap::Dec2, UNetTap::Dec1];
+    let (all, per_layer) = Layers::new(GradCam::new(), taps.clone())
+        .run_layers(&probe, c.x.clone(), &targets)
+        .unwrap();
+    let mut sum: Option<Tensor<4>> = None;
+    for (tap, layer) in taps.iter().zip(per_layer) {
+        let raw = GradCam::new()
+            .explain(&probe.clone().at(*tap), c.x.clone(), &targets)
+            .unwrap()
+            .maps;
+        let expected = burn_explainable::resize::resize(
+            burn_explainable::filters::scale(raw.clamp_min(0.0)),
+            &size,
+        )
+        .unwrap();
+        assert_close(
+            &format!("layer {tap:?}"),
+            layer,
+            expected.clone(),
+            tol::EXACT,
+        );
+        sum = Some(sum.map_or(expected.clone(), |s| s + expected));
+    }
+    let mean = sum.unwrap().div_scalar(taps.len() as f64);
+    assert_close(
+        "aggregate",
+        all.maps,
+        burn_explainable::filters::scale(mean),
+        tol::EXACT,
+    );
+}
