@@ -15,8 +15,8 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn_explainable::{
-    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam, Smooth,
-    Targets, Tta,
+    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Probe, Saliency, ScoreCam, Smooth, Targets,
+    Tta,
 };
 use common::{GoldenNet, GoldenTap, Lcg};
 
@@ -108,7 +108,7 @@ fn score_cam(b: divan::Bencher, model: &str) {
 
 #[divan::bench(args = MODELS)]
 fn gradients(b: divan::Bencher, model: &str) {
-    run(b, model, &Gradients::new());
+    run(b, model, &Saliency::new());
 }
 
 #[divan::bench(args = MODELS)]
@@ -118,10 +118,72 @@ fn full_grad(b: divan::Bencher, model: &str) {
 
 #[divan::bench(args = MODELS)]
 fn smooth_gradients_4(b: divan::Bencher, model: &str) {
-    run(b, model, &Smooth::new(Gradients::new()).with_repetitions(4));
+    run(b, model, &Smooth::new(Saliency::new()).with_repetitions(4));
 }
 
 #[divan::bench(args = MODELS)]
 fn tta_grad_cam(b: divan::Bencher, model: &str) {
     run(b, model, &Tta::new(GradCam::new()));
+}
+
+/// The U-Net of `models::unet` (widths 16/32/64, 4 classes), batch 4,
+/// 96×96, segmentation targets over whole images: the cost of a tap that is
+/// not a cut (the bottleneck: one forward per unit) against the model's
+/// forward and backward to the input, and a cut (`dec1`: one forward for
+/// every unit).
+mod unet {
+    use super::*;
+    use burn_explainable::models::unet::{UNet, UNetConfig, UNetTap};
+
+    const UNITS: [usize; 2] = [1, 4];
+
+    fn setup(units: usize) -> (Probe<UNet, 4>, Tensor<4>, Targets) {
+        let device = bench_device();
+        device.seed(3);
+        let net = UNetConfig::new(3, 4).init(&device);
+        let x = Lcg(5).tensor([4, 3, 96, 96], -1.0, 1.0, &device);
+        let categories = (0..units as i64).map(|u| u % 4).collect::<Vec<_>>();
+        let masks = Tensor::<3>::ones([units, 96, 96], &device);
+        let targets = Targets::segmentation(TensorData::new(categories, [units]), masks);
+        (Probe::new(&net), x, targets)
+    }
+
+    #[divan::bench]
+    fn forward(bencher: divan::Bencher) {
+        let (probe, x, _) = setup(1);
+        bencher.bench_local(|| probe.forward(x.clone()).unwrap().flat().into_data());
+    }
+
+    #[divan::bench]
+    fn backward_to_input(bencher: divan::Bencher) {
+        let (probe, x, _) = setup(1);
+        bencher.bench_local(|| {
+            let x = x.clone().autodiff().require_grad();
+            let out = probe.model().forward(x.clone());
+            let grads = out.sum().backward();
+            x.grad(&grads).unwrap().into_data()
+        });
+    }
+
+    fn grad_cam(bencher: divan::Bencher, tap: UNetTap, units: usize) {
+        let (probe, x, targets) = setup(units);
+        let probe = probe.at(tap);
+        bencher.bench_local(|| {
+            GradCam::new()
+                .explain(&probe, x.clone(), &targets)
+                .unwrap()
+                .maps
+                .into_data()
+        });
+    }
+
+    #[divan::bench(args = UNITS)]
+    fn grad_cam_bottleneck(b: divan::Bencher, units: usize) {
+        grad_cam(b, UNetTap::Bottleneck, units);
+    }
+
+    #[divan::bench(args = UNITS)]
+    fn grad_cam_dec1(b: divan::Bencher, units: usize) {
+        grad_cam(b, UNetTap::Dec1, units);
+    }
 }

@@ -7,8 +7,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 use burn_explainable::{
-    Cam, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Output,
-    Probe, ScoreCam, Targets, Trace,
+    Cam, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Output, Pipeline, Probe,
+    Saliency, ScoreCam, Targets, Trace,
 };
 
 #[derive(Module, Debug)]
@@ -94,11 +94,11 @@ fn main() -> burn_explainable::Result<()> {
         ("Grad-CAM", Box::new(GradCam::new())),
         ("Grad-CAM++", Box::new(GradCamPlusPlus::new())),
         ("Score-CAM", Box::new(ScoreCam::new())),
-        ("saliency", Box::new(Gradients::new())),
+        ("saliency", Box::new(Saliency::new())),
         ("FullGrad", Box::new(FullGrad::new())),
     ];
     for (name, method) in methods {
-        let e = Explain::new(method).run(&probe, x.clone(), &Targets::top_k(1))?;
+        let e = Pipeline::new(method).run(&probe, x.clone(), &Targets::top_k(1))?;
         let unit = e
             .indices
             .clone()

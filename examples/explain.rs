@@ -41,7 +41,7 @@ use burn_explainable::vis::{
     Colormap, image_to_tensor, load_image, overlay, preprocess_imagenet, save_png,
 };
 use burn_explainable::{
-    Cam, Explain, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam,
+    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline, Probe, Saliency, ScoreCam,
     Smooth, Targets, Tta,
 };
 use image::imageops::FilterType;
@@ -122,7 +122,7 @@ fn method(spec: &str) -> Result<Method, Failure> {
         "gradcam++" => Box::new(GradCamPlusPlus::new()),
         "scorecam" => Box::new(ScoreCam::new()),
         "cam" => Box::new(Cam::new()),
-        "saliency" => Box::new(Gradients::new()),
+        "saliency" => Box::new(Saliency::new()),
         "fullgrad" => Box::new(FullGrad::new()),
         other => return Err(format!("unknown method {other}").into()),
     })
@@ -268,7 +268,7 @@ fn main() -> Result<(), Failure> {
                 support::progress(total, total);
                 eprintln!();
             });
-            let e = Explain::new(&explainer).run(&probe, x, &targets);
+            let e = Pipeline::new(&explainer).run(&probe, x, &targets);
             done.store(true, Ordering::Relaxed);
             bar.join().expect("progress thread");
             e

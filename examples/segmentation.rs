@@ -17,7 +17,7 @@ use burn::prelude::*;
 use burn_explainable::demo::{SHAPE_CLASSES, shapes};
 use burn_explainable::models::unet::{UNet, UNetConfig, UNetTap};
 use burn_explainable::vis::{Colormap, overlay, save_png, tensor_to_image};
-use burn_explainable::{Explain, GradCam, Probe, Targets};
+use burn_explainable::{GradCam, Pipeline, Probe, Targets};
 use image::imageops::{FilterType, resize};
 
 const SIZE: usize = 48;
@@ -123,7 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out)?;
     let probe = Probe::new(&model);
     for (name, tap) in [("bottleneck", UNetTap::Bottleneck), ("dec1", UNetTap::Dec1)] {
-        let e = Explain::new(GradCam::new()).run(
+        let e = Pipeline::new(GradCam::new()).run(
             &probe.clone().at(tap),
             test.images.clone(),
             &targets,

@@ -14,7 +14,7 @@ mod support;
 
 use burn::prelude::*;
 use burn_explainable::demo::{PULSE_CLASSES, PulseNet, PulseTap, points_inside, pulses};
-use burn_explainable::{Explain, GradCam, Probe, Targets};
+use burn_explainable::{GradCam, Pipeline, Probe, Targets};
 
 const LENGTH: usize = 128;
 const STEPS: usize = 300;
@@ -39,7 +39,7 @@ fn main() -> Result<(), burn_explainable::Error> {
     let test = pulses(200, LENGTH, 7, &device)?;
     let probe = Probe::new(&model).at(PulseTap::Conv3);
     let rows: Vec<Vec<i64>> = test.labels.iter().map(|&l| vec![l as i64]).collect();
-    let e = Explain::new(GradCam::new()).run(
+    let e = Pipeline::new(GradCam::new()).run(
         &probe,
         test.signals.clone(),
         &Targets::from_rows(&rows),

@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex();
     device.seed(2024);
     let ad = device.clone().autodiff();
-    let model = ResNet::new(&shapes_resnet_config(), &ad);
+    let model = shapes_resnet_config().init(&ad)?;
     println!("training on {BATCH} fresh {SIZE}×{SIZE} images per step, {steps} steps");
     let started = std::time::Instant::now();
     let model = support::train::train(

@@ -17,7 +17,7 @@ pub struct Features;
 ///
 /// ```
 /// # use burn::prelude::*;
-/// use burn_explainable::{Explain, GradCam, Probe, Split, Targets, testing::TinyNet};
+/// use burn_explainable::{Pipeline, GradCam, Probe, Split, Targets, testing::TinyNet};
 ///
 /// let device = Device::flex();
 /// let model = TinyNet::new(&device);
@@ -25,7 +25,7 @@ pub struct Features;
 ///     .with_cam_weights(|m| m.fc.weight.val())
 ///     .probe();
 /// let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
-/// let e = Explain::new(GradCam::new()).run(&probe, x, &Targets::indices([[0]]))?;
+/// let e = Pipeline::new(GradCam::new()).run(&probe, x, &Targets::indices([[0]]))?;
 /// assert_eq!(e.maps.dims(), [1, 1, 8, 8]);
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```

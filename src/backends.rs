@@ -34,7 +34,7 @@ pub fn available() -> Vec<&'static str> {
 /// or `cuda` (GPU 0).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for an unknown name, or a backend whose Cargo
+/// [`Error::Backend`] for an unknown name, or a backend whose Cargo
 /// feature is off in this build (saying which feature).
 pub fn device(name: &str) -> Result<Device> {
     match name {
@@ -47,13 +47,13 @@ pub fn device(name: &str) -> Result<Device> {
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0usize)),
-        known if NAMES.contains(&known) => Err(Error::config(
-            "backend",
-            format!("{known} is not in this build: enable the Cargo feature `{known}`"),
-        )),
-        other => Err(Error::config(
-            "backend",
-            format!("unknown backend {other:?}; known: {}", NAMES.join(", ")),
-        )),
+        known if NAMES.contains(&known) => Err(Error::Backend {
+            name: known.to_string(),
+            reason: format!("not in this build: enable the Cargo feature `{known}`"),
+        }),
+        other => Err(Error::Backend {
+            name: other.to_string(),
+            reason: format!("unknown; known: {}", NAMES.join(", ")),
+        }),
     }
 }

@@ -7,8 +7,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 ///
 /// Every variant carries the context needed to find the problem: the shapes
 /// involved, the offending index, or the tap point by name.
+///
+/// Errors from I/O, image decoding and weight files keep their cause, which
+/// [`std::error::Error::source`] returns; no variant repeats its source's
+/// message in its own.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A tensor has no elements along a dimension that must not be empty.
     #[error("{what} has an empty dimension: shape {shape:?}")]
@@ -164,8 +168,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// One pass of a combinator failed.
-    #[error("{pass}: {source}")]
+    /// One pass of a combinator or one chunk of the pipeline failed; the
+    /// cause is the error's [`source`](std::error::Error::source).
+    #[error("{pass} failed")]
     Pass {
         /// The pass, e.g. `"tta scale 0.5, flipped"`.
         pass: String,
@@ -173,35 +178,77 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A backend name that is unknown, or whose Cargo feature is off.
+    #[error("backend {name:?}: {reason}")]
+    Backend {
+        /// The name asked for.
+        name: String,
+        /// Why it is not available.
+        reason: String,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("cannot access {path}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
     /// A backend failed to read a tensor back.
     #[error("could not read tensor data from the device: {0}")]
     Data(String),
 
     /// Reading or writing an image failed.
-    #[error("image {what}: {reason}")]
+    #[cfg(feature = "vis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "vis")))]
+    #[error("image {path}")]
     Image {
         /// The file concerned.
-        what: String,
-        /// What went wrong.
-        reason: String,
+        path: String,
+        /// The image library's error.
+        source: image::ImageError,
     },
 
-    /// Loading weights failed: the file cannot be read, or its tensors do
-    /// not fit the model (missing, unexpected or mis-shaped, each named).
+    /// A weight file's tensors do not fit the model: missing, unexpected or
+    /// mis-shaped tensors, each named.
     #[error("loading weights from {file}: {reason}")]
     Load {
         /// The file (or `<memory>`).
         file: String,
-        /// What went wrong, naming the tensors concerned.
+        /// What does not fit, naming the tensors concerned.
         reason: String,
+    },
+
+    /// A weight file cannot be read or written (truncated, not a state
+    /// dict); the store's error is the source.
+    #[error("reading or writing weights in {file}")]
+    Store {
+        /// The file (or `<memory>`).
+        file: String,
+        /// The weight store's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 impl Error {
+    #[cfg(feature = "pytorch")]
     pub(crate) fn load(file: &str, reason: impl Into<String>) -> Self {
         Error::Load {
             file: file.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    #[cfg(feature = "pytorch")]
+    pub(crate) fn store(
+        file: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Store {
+            file: file.to_string(),
+            source: Box::new(source),
         }
     }
 

@@ -14,8 +14,9 @@ use crate::targets::Targets;
 /// `indices` `[B, N]` (the units explained, which is how top-k targets are
 /// reported), and `maps` `[B, N, ...spatial]`, one map per unit, at the
 /// method's own resolution (the tap's for CAMs, the input's for the others)
-/// until the [`Explain`](crate::Explain) driver resizes them.
+/// until the [`Pipeline`](crate::Pipeline) driver resizes them.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Explanation<const D: usize> {
     /// The selected raw model outputs, `[B, N]`.
     pub scores: Tensor<2>,
@@ -25,7 +26,18 @@ pub struct Explanation<const D: usize> {
     pub maps: Tensor<D>,
 }
 
-/// How the [`Explain`](crate::Explain) driver post-processes a method's maps
+impl<const D: usize> Explanation<D> {
+    /// An explanation from its parts (for explainers written outside the crate).
+    pub fn new(scores: Tensor<2>, indices: Tensor<2, Int>, maps: Tensor<D>) -> Self {
+        Self {
+            scores,
+            indices,
+            maps,
+        }
+    }
+}
+
+/// How the [`Pipeline`](crate::Pipeline) driver post-processes a method's maps
 /// unless told otherwise (the keras-explainable shortcut defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -60,7 +72,7 @@ impl Postprocessing {
 ///
 /// Every method is called the same way: a [`Probe`] around the model, an
 /// input `[B, C, ...spatial]` and the [`Targets`] to explain. Methods return
-/// raw maps (no ReLU, no normalisation); the [`Explain`](crate::Explain)
+/// raw maps (no ReLU, no normalisation); the [`Pipeline`](crate::Pipeline)
 /// driver post-processes them.
 pub trait Explainer<M: Explainable<D>, const D: usize> {
     /// Explains `targets` of `input` on the probed model.

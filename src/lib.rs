@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use burn::prelude::*;
-//! use burn_explainable::{Explain, GradCam, Probe, Targets, testing::TinyNet};
+//! use burn_explainable::{Pipeline, GradCam, Probe, Targets, testing::TinyNet};
 //!
 //! let device = Device::flex();
 //! let model = TinyNet::new(&device);                    // any model implementing `Explainable`
@@ -14,7 +14,7 @@
 //!
 //! // Grad-CAM of each image's best-scoring class, normalised to [0, 1]
 //! // and resized to the input, as keras-explainable's `ke.gradcam` does.
-//! let e = Explain::new(GradCam::new()).run(&probe, images, &Targets::top_k(1))?;
+//! let e = Pipeline::new(GradCam::new()).run(&probe, images, &Targets::top_k(1))?;
 //! assert_eq!(e.maps.dims(), [2, 1, 16, 16]);
 //! assert_eq!(e.scores.dims(), [2, 1]);
 //! # Ok::<(), burn_explainable::Error>(())
@@ -29,14 +29,28 @@
 //! - [`Explainer`]: every method and combinator, called as
 //!   `explain(&probe, input, &targets)`, returning an [`Explanation`] with
 //!   scores `[B, N]` and maps `[B, N, ...spatial]`.
-//! - [`Targets`]: per-sample indices `[B, N]`, every unit, or the top-k.
-//! - [`Explain`]: batching, post-processing [`filters`] and [`resize`].
-//! - [`models::resnet`] (feature `resnet`): torchvision-compatible ResNets
-//!   that load torchvision checkpoints.
-//! - [`vis`] (feature `vis`): colormaps, heatmap overlays, PNG files and
+//! - [`Targets`]: the score each map explains, computed from the model's
+//!   [`Output`] of any rank: a class (per-sample indices `[B, N]`, every
+//!   unit, the top-k), a softmax probability, a signed output, a masked sum
+//!   of a segmentation map, a similarity to a concept, or your function.
+//! - [`Pipeline`]: batching, post-processing [`filters`] and [`resize`];
+//!   [`combinators::Layers`] averages several taps.
+//! - [`models::unet`]: a small U-Net; `models::resnet` (feature `resnet`):
+//!   torchvision-compatible ResNets that load torchvision checkpoints.
+//! - `weights` (feature `pytorch`): PyTorch state dicts into any Burn module.
+//! - `vis` (feature `vis`): colormaps, heatmap overlays, PNG files and
 //!   ImageNet preprocessing; [`preprocess`]: ImageNet (de)normalisation.
-//! - [`demo`]: synthetic signals and images with known object locations,
-//!   small models for them, and an embedded trained ResNet (feature `resnet`).
+//! - `demo` (feature `demo`): synthetic signals and images with known object
+//!   locations, small models for them, and an embedded trained ResNet.
+//!
+//! # Features
+//!
+//! None by default: the application chooses its Burn backend, and file
+//! formats are opt-in. `flex`, `ndarray`, `wgpu`, `cuda` enable the Burn
+//! backend of that name (for [`backends::device`]); `pytorch` the weight
+//! loader; `resnet` the ResNet family (with `pytorch`); `vis` image files
+//! and overlays (the `image` crate); `demo` the synthetic data and demo
+//! models (with `resnet`).
 //!
 //! Every method works on signals `[B, C, L]`, images `[B, C, H, W]` and
 //! volumes `[B, C, D, H, W]`: the input rank is the `D` of
@@ -59,41 +73,51 @@
 //! ([`backends::device`] picks one by name).
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapters;
 pub mod backends;
 pub mod combinators;
+#[cfg(feature = "demo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "demo")))]
 pub mod demo;
 mod error;
-mod explain;
 mod explainable;
 mod explainer;
 pub mod filters;
 pub mod methods;
-#[cfg(feature = "resnet")]
 pub mod models;
 mod output;
+mod pipeline;
 pub mod preprocess;
 mod probe;
 pub mod resize;
 mod rng;
 mod targets;
 mod tensor_ops;
+#[doc(hidden)]
 pub mod testing;
 #[cfg(feature = "vis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vis")))]
 pub mod vis;
 #[cfg(feature = "pytorch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pytorch")))]
 pub mod weights;
+
+/// The README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use adapters::{Features, Split, effective_bias};
 pub use combinators::{Noise, Smooth, Tta};
 pub use error::{Error, Result};
-pub use explain::Explain;
 pub use explainable::{Explainable, Trace};
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
-pub use methods::{Cam, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Gradients, ScoreCam};
+pub use methods::{Cam, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Saliency, ScoreCam};
 pub use output::Output;
+pub use pipeline::Pipeline;
 pub use probe::{InputGradients, Probe, TapGradients};
 pub use resize::Resize;
 pub use targets::{ScoreInput, Targets};

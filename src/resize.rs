@@ -12,8 +12,9 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use crate::error::{Error, Result};
 use crate::tensor_ops::numel;
 
-/// How the [`Explain`](crate::Explain) driver resizes maps.
+/// How the [`Pipeline`](crate::Pipeline) driver resizes maps.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Resize {
     /// Keep the method's resolution.
     None,

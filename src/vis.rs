@@ -28,6 +28,7 @@ use crate::tensor_ops::check_finite;
 
 /// A colormap from `[0, 1]` to RGB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Colormap {
     /// MATLAB's jet (blue → cyan → yellow → red), as OpenCV's `COLORMAP_JET`.
     Jet,
@@ -83,10 +84,10 @@ impl Colormap {
     }
 }
 
-fn image_error(what: &str, reason: impl ToString) -> Error {
+fn image_error(path: &Path, source: image::ImageError) -> Error {
     Error::Image {
-        what: what.to_string(),
-        reason: reason.to_string(),
+        path: path.display().to_string(),
+        source,
     }
 }
 
@@ -189,7 +190,7 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
     let path = path.as_ref();
     image::open(path)
         .map(|i| i.to_rgb8())
-        .map_err(|e| image_error(&path.display().to_string(), e))
+        .map_err(|e| image_error(path, e))
 }
 
 /// Writes an image as PNG.
@@ -197,7 +198,7 @@ pub fn save_png(image: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     image
         .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| image_error(&path.display().to_string(), e))
+        .map_err(|e| image_error(path, e))
 }
 
 /// torchvision's ImageNet evaluation transform: resize so that the shorter

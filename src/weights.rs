@@ -102,15 +102,18 @@ impl TorchWeights {
     /// Loads the weights into `module` and returns it.
     ///
     /// # Errors
-    /// [`Error::Load`] naming the file and the problem: unreadable or
-    /// truncated file, tensors missing from it, unexpected tensors (another
-    /// architecture), or a tensor of the wrong shape.
+    /// [`Error::Io`] for a file that cannot be read, [`Error::Store`] for
+    /// one that is not a readable state dict (truncated, another format),
+    /// [`Error::Load`] naming the tensors missing from it, the unexpected
+    /// ones (another architecture), or one of the wrong shape.
     pub fn load<M: Module + ModuleSnapshot>(&self, mut module: M) -> Result<M> {
         let origin = self.origin();
-        let err = |e: String| Error::load(&origin, e);
         let result = match &self.source {
             Source::File(path) => {
-                let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+                let bytes = std::fs::read(path).map_err(|source| Error::Io {
+                    path: origin.clone(),
+                    source,
+                })?;
                 if bytes.starts_with(b"PK\x03\x04") {
                     drop(bytes);
                     let mut store = PytorchStore::from_file(path)
@@ -121,15 +124,15 @@ impl TorchWeights {
                     }
                     module
                         .load_from(&mut store)
-                        .map_err(|e| err(e.to_string()))?
+                        .map_err(|e| Error::store(&origin, e))?
                 } else {
                     self.load_safetensors(&mut module, bytes)
-                        .map_err(|e| err(e.to_string()))?
+                        .map_err(|e| Error::store(&origin, e))?
                 }
             }
             Source::Bytes(bytes) => self
                 .load_safetensors(&mut module, bytes.clone())
-                .map_err(|e| err(e.to_string()))?,
+                .map_err(|e| Error::store(&origin, e))?,
         };
         self.check_applied(&origin, result)?;
         Ok(module)
@@ -191,7 +194,7 @@ impl TorchWeights {
 /// keys renamed by `remaps` (pattern, replacement) from the Burn paths.
 ///
 /// # Errors
-/// [`Error::Load`] naming the file when it cannot be written.
+/// [`Error::Store`] naming the file when it cannot be written.
 pub fn save_safetensors<M: Module + ModuleSnapshot>(
     module: &M,
     path: impl AsRef<Path>,
@@ -206,7 +209,7 @@ pub fn save_safetensors<M: Module + ModuleSnapshot>(
     }
     module
         .save_into(&mut store)
-        .map_err(|e| Error::load(&path.display().to_string(), e.to_string()))
+        .map_err(|e| Error::store(&path.display().to_string(), e))
 }
 
 /// PyTorch's name for a Burn parameter path: BatchNorm `gamma`/`beta` are

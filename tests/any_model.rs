@@ -10,8 +10,8 @@ use burn::prelude::*;
 use burn_explainable::combinators::Layers;
 use burn_explainable::models::unet::{UNet, UNetConfig, UNetTap};
 use burn_explainable::{
-    Cam, Error, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients,
-    Noise, Output, Probe, ScoreCam, Smooth, Targets, Trace, Tta,
+    Cam, Error, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Noise, Output,
+    Pipeline, Probe, Saliency, ScoreCam, Smooth, Targets, Trace, Tta,
 };
 use common::{Lcg, assert_close, device, tol, values};
 
@@ -104,7 +104,7 @@ fn every_method_at_a_tap_that_is_not_a_cut_equals_a_loop() {
         &c,
     );
     equals_loop("Score-CAM", &ScoreCam::new().with_batch_size(5), &probe, &c);
-    equals_loop("saliency", &Gradients::new(), &probe, &c);
+    equals_loop("saliency", &Saliency::new(), &probe, &c);
     equals_loop("FullGrad", &FullGrad::new(), &probe, &c);
     equals_loop(
         "FullGrad (pytorch-grad-cam)",
@@ -129,7 +129,7 @@ fn every_method_at_a_tap_that_is_not_a_cut_equals_a_loop() {
     );
     equals_loop(
         "driver(Grad-CAM)",
-        &Explain::new(GradCam::new()).with_batch_size(2),
+        &Pipeline::new(GradCam::new()).with_batch_size(2),
         &probe,
         &c,
     );
@@ -225,7 +225,7 @@ fn bad_inputs_and_targets_are_errors_with_context() {
         let shape = x.dims().to_vec();
         for e in [
             err(GradCam::new().explain(&probe, x.clone(), &targets)),
-            err(Gradients::new().explain(&probe, x.clone(), &targets)),
+            err(Saliency::new().explain(&probe, x.clone(), &targets)),
             err(ScoreCam::new().explain(&probe, x.clone(), &targets)),
         ] {
             match e {
@@ -237,7 +237,7 @@ fn bad_inputs_and_targets_are_errors_with_context() {
     // The driver names the caller's input, not a chunk of it.
     let checked = Probe::new(&unet(&device)).at(UNetTap::Bottleneck);
     let x = Tensor::<4>::ones([B, 3, SIZE + 2, SIZE], &device);
-    match err(Explain::new(GradCam::new())
+    match err(Pipeline::new(GradCam::new())
         .with_batch_size(2)
         .run(&checked, x, &targets))
     {
@@ -275,7 +275,7 @@ fn bad_inputs_and_targets_are_errors_with_context() {
     let mut bad = c.categories.clone();
     bad[3] = CLASSES as i64;
     let out = Targets::segmentation(cats(bad), c.masks.clone());
-    match err(Gradients::new().explain(&probe, x.clone(), &out)) {
+    match err(Saliency::new().explain(&probe, x.clone(), &out)) {
         Error::TargetOutOfRange {
             sample,
             column,
@@ -366,10 +366,10 @@ fn a_custom_score_equals_the_built_in_one() {
         ),
         (
             "saliency",
-            Gradients::new()
+            Saliency::new()
                 .explain(&probe, c.x.clone(), &c.targets())
                 .unwrap(),
-            Gradients::new()
+            Saliency::new()
                 .explain(&probe, c.x.clone(), &custom)
                 .unwrap(),
         ),
@@ -420,7 +420,7 @@ fn layers_average_pytorch_grad_cam_maps() {
     let one = Layers::new(GradCam::new(), vec![UNetTap::Bottleneck])
         .explain(&probe, c.x.clone(), &targets)
         .unwrap();
-    let single = Explain::pytorch_grad_cam(GradCam::new())
+    let single = Pipeline::pytorch_grad_cam(GradCam::new())
         .run(
             &probe.clone().at(UNetTap::Bottleneck),
             c.x.clone(),

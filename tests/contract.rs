@@ -6,8 +6,8 @@ mod common;
 use burn::module::Param;
 use burn::prelude::*;
 use burn_explainable::{
-    Cam, Error, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus,
-    GradientFilter, Gradients, Noise, Output, Probe, ScoreCam, Smooth, Split, Targets, Trace, Tta,
+    Cam, Error, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Noise,
+    Output, Pipeline, Probe, Saliency, ScoreCam, Smooth, Split, Targets, Trace, Tta,
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol, values};
 
@@ -20,11 +20,11 @@ fn every_method() -> Vec<(&'static str, Method)> {
         ("gradcam", Box::new(GradCam::new())),
         ("gradcampp", Box::new(GradCamPlusPlus::new())),
         ("scorecam", Box::new(ScoreCam::new())),
-        ("gradients", Box::new(Gradients::new())),
+        ("gradients", Box::new(Saliency::new())),
         ("fullgrad", Box::new(FullGrad::new())),
         (
             "smooth(gradients)",
-            Box::new(Smooth::new(Gradients::new()).with_repetitions(3)),
+            Box::new(Smooth::new(Saliency::new()).with_repetitions(3)),
         ),
         (
             "tta(gradcam)",
@@ -33,7 +33,7 @@ fn every_method() -> Vec<(&'static str, Method)> {
         (
             "tta(smooth(gradients))",
             Box::new(
-                Tta::new(Smooth::new(Gradients::new()).with_repetitions(2)).with_scales(vec![2.0]),
+                Tta::new(Smooth::new(Saliency::new()).with_repetitions(2)).with_scales(vec![2.0]),
             ),
         ),
         (
@@ -84,7 +84,7 @@ fn every_method_shapes_finite_batch_independent_model_unchanged() {
     let probe = Probe::new(&model).at(GoldenTap::Relu2);
     let [b, _, h, w] = x.dims();
     for (name, method) in every_method() {
-        let e = Explain::new(&method).run(&probe, x.clone(), &t).unwrap();
+        let e = Pipeline::new(&method).run(&probe, x.clone(), &t).unwrap();
         let n = e.scores.dims()[1];
         assert_eq!(e.maps.dims(), [b, n, h, w], "{name}: maps shape");
         assert_eq!(e.indices.dims(), [b, n], "{name}: indices shape");
@@ -99,7 +99,7 @@ fn every_method_shapes_finite_batch_independent_model_unchanged() {
             continue;
         }
         for i in 0..b {
-            let one = Explain::new(&method)
+            let one = Pipeline::new(&method)
                 .run(&probe, x.clone().narrow(0, i, 1), &t.rows(i, 1))
                 .unwrap();
             assert_close(name, one.maps, e.maps.clone().narrow(0, i, 1), tol::EXACT);
@@ -370,13 +370,13 @@ fn method_specific_errors() {
         Error::InvalidConfig { .. }
     ));
     assert!(matches!(
-        err(Explain::new(GradCam::new())
+        err(Pipeline::new(GradCam::new())
             .with_batch_size(0)
             .run(&tapped, x.clone(), &t)),
         Error::InvalidConfig { .. }
     ));
     // A gradient filter that changes the shape.
-    let shrink = Gradients::new().with_filter(GradientFilter::Custom(std::sync::Arc::new(
+    let shrink = Saliency::new().with_filter(GradientFilter::Custom(std::sync::Arc::new(
         |g: Tensor<3>| {
             let [r, c, p] = g.dims();
             g.narrow(2, 0, p / 2).reshape([r, c, p / 2])
@@ -387,17 +387,17 @@ fn method_specific_errors() {
         Error::Shape { .. }
     ));
     // Combinator settings.
-    let smooth = |s: Smooth<Gradients>| err(s.explain(&probe, x.clone(), &t));
+    let smooth = |s: Smooth<Saliency>| err(s.explain(&probe, x.clone(), &t));
     assert!(matches!(
-        smooth(Smooth::new(Gradients::new()).with_repetitions(0)),
+        smooth(Smooth::new(Saliency::new()).with_repetitions(0)),
         Error::InvalidConfig { .. }
     ));
     assert!(matches!(
-        smooth(Smooth::new(Gradients::new()).with_noise(Noise::Absolute(-0.1))),
+        smooth(Smooth::new(Saliency::new()).with_noise(Noise::Absolute(-0.1))),
         Error::InvalidConfig { .. }
     ));
     assert!(matches!(
-        smooth(Smooth::new(Gradients::new()).with_noise(Noise::Absolute(f64::NAN))),
+        smooth(Smooth::new(Saliency::new()).with_noise(Noise::Absolute(f64::NAN))),
         Error::InvalidConfig { .. }
     ));
     let tta = |scales: Vec<f64>| {
@@ -494,7 +494,7 @@ fn smooth_is_deterministic_per_seed() {
     let (_, model, x, t) = setup();
     let probe = Probe::new(&model);
     let run = |seed| {
-        let s = Smooth::new(Gradients::new())
+        let s = Smooth::new(Saliency::new())
             .with_repetitions(4)
             .with_seed(seed);
         values(s.explain(&probe, x.clone(), &t).unwrap().maps).1

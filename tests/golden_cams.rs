@@ -5,7 +5,7 @@ mod common;
 
 use burn::prelude::*;
 use burn_explainable::{
-    Cam, Explain, Explainer, Explanation, GradCam, GradCamPlusPlus, Probe, Targets,
+    Cam, Explainer, Explanation, GradCam, GradCamPlusPlus, Pipeline, Probe, Targets,
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol};
 
@@ -165,7 +165,7 @@ fn explain_shortcuts_model_a() {
     let t = c.targets();
     let at = |tap| Probe::new(&model).at(tap);
     let run = |e: &dyn Explainer<GoldenNet, 4>, tap| {
-        Explain::new(e)
+        Pipeline::new(e)
             .with_batch_size(2)
             .run(&at(tap), c.x(), &t)
             .unwrap()
@@ -195,7 +195,7 @@ fn explain_shortcuts_model_a() {
         &run(&GradCamPlusPlus::new(), GoldenTap::Relu1),
         &c.device,
     );
-    let nopost = Explain::new(GradCam::new())
+    let nopost = Pipeline::new(GradCam::new())
         .with_batch_size(2)
         .with_filter(None)
         .run(&at(GoldenTap::Relu2), c.x(), &t)
@@ -214,7 +214,7 @@ fn nonsquare_model_a() {
         .explain(&Probe::new(&model).at(GoldenTap::Relu2), x.clone(), &t)
         .unwrap();
     check(&g, "gradcam", &raw, &c.device);
-    let e = Explain::new(GradCam::new())
+    let e = Pipeline::new(GradCam::new())
         .run(&Probe::new(&model).at(GoldenTap::Relu1), x, &t)
         .unwrap();
     check(&g, "explain_gradcam_relu1", &e, &c.device);

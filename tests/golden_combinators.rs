@@ -5,7 +5,7 @@ mod common;
 
 use burn::prelude::*;
 use burn_explainable::{
-    Cam, Explain, Explainer, Explanation, Filter, GradCam, Gradients, Noise, Probe, Smooth,
+    Cam, Explainer, Explanation, Filter, GradCam, Noise, Pipeline, Probe, Saliency, Smooth,
     Targets, Tta,
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol};
@@ -46,7 +46,7 @@ fn smooth_gradients_with_replayed_noise() {
         .collect();
     let model = GoldenNet::model_a(&device);
     for copies in [1, 2] {
-        let smooth = Smooth::new(Gradients::new())
+        let smooth = Smooth::new(Saliency::new())
             .with_repetitions(noisy + 1)
             .with_noise(Noise::Given(draws.clone()))
             .with_copies_per_pass(copies);
@@ -95,7 +95,7 @@ fn tta_default_scales_with_fixed_divisor() {
     check(
         &g,
         "tta_gradients",
-        &tta(Box::new(Gradients::new()))
+        &tta(Box::new(Saliency::new()))
             .explain(&relu2, x.clone(), &t)
             .unwrap(),
         k,
@@ -114,7 +114,7 @@ fn tta_default_scales_with_fixed_divisor() {
         &device,
     );
 
-    let e = Explain::new(Tta::new(GradCam::new()))
+    let e = Pipeline::new(Tta::new(GradCam::new()))
         .with_filter(Some(Filter::PositiveNormalize))
         .with_batch_size(2)
         .run(&relu2, x, &t)

@@ -6,7 +6,7 @@ mod common;
 use burn::prelude::*;
 use burn_explainable::methods::full_grad_maps;
 use burn_explainable::{
-    Explain, Explainer, Explanation, Filter, FullGrad, Gradients, Probe, ScoreCam, Targets,
+    Explainer, Explanation, Filter, FullGrad, Pipeline, Probe, Saliency, ScoreCam, Targets,
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol};
 
@@ -38,7 +38,7 @@ fn score_cam_raw_and_explained() {
         );
     }
     let probe = Probe::new(&model).at(GoldenTap::Relu2);
-    let explained = Explain::new(ScoreCam::new())
+    let explained = Pipeline::new(ScoreCam::new())
         .with_batch_size(2)
         .run(&probe, x, &t)
         .unwrap();
@@ -51,7 +51,7 @@ fn score_cam_raw_and_explained() {
 
     let xn: Tensor<4> = inputs.channels_first("x_nonsquare", &device);
     let tn = inputs.indices("indices_nonsquare");
-    let e = Explain::new(ScoreCam::new()).run(&probe, xn, &tn).unwrap();
+    let e = Pipeline::new(ScoreCam::new()).run(&probe, xn, &tn).unwrap();
     check(
         &Npz::golden("nonsquare_model_a.npz"),
         "explain_scorecam",
@@ -92,7 +92,7 @@ fn gradients_model_a_and_b() {
     let device = device();
     let (x, t, inputs) = inputs(&device);
     let a = GoldenNet::model_a(&device);
-    let e = Gradients::new()
+    let e = Saliency::new()
         .explain(&Probe::new(&a), x.clone(), &t)
         .unwrap();
     check(
@@ -101,7 +101,7 @@ fn gradients_model_a_and_b() {
         &e,
         &device,
     );
-    let e = Explain::new(Gradients::new())
+    let e = Pipeline::new(Saliency::new())
         .with_batch_size(2)
         .run(&Probe::new(&a), x.clone(), &t)
         .unwrap();
@@ -113,7 +113,7 @@ fn gradients_model_a_and_b() {
     );
     let xn: Tensor<4> = inputs.channels_first("x_nonsquare", &device);
     let tn = inputs.indices("indices_nonsquare");
-    let e = Explain::new(Gradients::new())
+    let e = Pipeline::new(Saliency::new())
         .run(&Probe::new(&a), xn, &tn)
         .unwrap();
     check(
@@ -124,7 +124,7 @@ fn gradients_model_a_and_b() {
     );
 
     let b = GoldenNet::model_b(&device);
-    let e = Gradients::new().explain(&Probe::new(&b), x, &t).unwrap();
+    let e = Saliency::new().explain(&Probe::new(&b), x, &t).unwrap();
     check(&Npz::golden("model_b.npz"), "gradients", &e, &device);
 }
 
@@ -199,16 +199,13 @@ fn full_grad_model_b_with_layer_epsilon() {
     );
     let probe = Probe::new(&model);
     let (scores, maps) = summed_units_full_grad(&probe, x.clone(), &t);
-    let e = Explanation {
-        scores,
-        indices: Tensor::zeros([1, 1], &device),
-        maps,
-    };
+    let e = Explanation::new(scores, Tensor::zeros([1, 1], &device), maps);
     check(&g, "full_gradients_bneps", &e, &device);
-    let normalized = Explanation {
-        maps: Filter::Normalize.apply(e.maps.clone()),
-        ..e
-    };
+    let normalized = Explanation::new(
+        e.scores.clone(),
+        e.indices.clone(),
+        Filter::Normalize.apply(e.maps.clone()),
+    );
     check(&g, "explain_full_gradients_bneps", &normalized, &device);
 }
 

@@ -16,7 +16,7 @@ use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::models::unet::{ConvBnRelu, UNetConfig, UNetTap};
 use burn_explainable::weights::TorchWeights;
 use burn_explainable::{
-    Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Output, Probe, Targets,
+    Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Output, Pipeline, Probe, Targets,
     Trace,
 };
 use common::{Npz, assert_close, device, fixtures_dir};
@@ -129,7 +129,7 @@ fn check_tap<M: Explainable<4>>(
     );
     assert_abs(
         &k("pgc_gradcam"),
-        Explain::pytorch_grad_cam(cam)
+        Pipeline::pytorch_grad_cam(cam)
             .run(probe, x.clone(), targets)
             .unwrap()
             .maps,
@@ -138,7 +138,7 @@ fn check_tap<M: Explainable<4>>(
     );
     assert_abs(
         &k("pgc_gradcampp"),
-        Explain::pytorch_grad_cam(campp)
+        Pipeline::pytorch_grad_cam(campp)
             .run(probe, x.clone(), targets)
             .unwrap()
             .maps,
@@ -170,6 +170,10 @@ fn check_input_gradients<M: Explainable<4>>(
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn unet_segmentation_targets_at_a_skip_bypassed_tap_and_at_a_cut() {
     let device = device();
     let inputs = models("inputs.npz");
@@ -198,7 +202,7 @@ fn unet_segmentation_targets_at_a_skip_bypassed_tap_and_at_a_cut() {
     }
     assert_abs(
         "pgc_fullgrad",
-        Explain::new(FullGrad::pytorch_grad_cam())
+        Pipeline::new(FullGrad::pytorch_grad_cam())
             .run(&probe, x, &targets)
             .unwrap()
             .maps,
@@ -237,6 +241,10 @@ impl Explainable<4> for Regressor {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn regressor_increase_and_decrease() {
     let device = device();
     let x = models("inputs.npz").tensor::<4>("x", &device);
@@ -263,7 +271,7 @@ fn regressor_increase_and_decrease() {
     check_tap(&r, "", "block3", &probe.clone().at(Block3), &x, &targets);
     assert_abs(
         "pgc_fullgrad",
-        Explain::new(FullGrad::pytorch_grad_cam())
+        Pipeline::new(FullGrad::pytorch_grad_cam())
             .run(&probe, x, &targets)
             .unwrap()
             .maps,
@@ -286,6 +294,10 @@ fn resnet18(device: &Device) -> (ResNet, Tensor<4>, Npz) {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn resnet18_softmax_targets() {
     let device = device();
     let (model, x, r) = resnet18(&device);
@@ -324,6 +336,10 @@ impl Explainable<4> for Embedder {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn resnet18_similarity_to_concepts() {
     let device = device();
     let (net, x, r) = resnet18(&device);

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn_explainable::methods::{ChannelReduction, full_grad_maps};
 use burn_explainable::resize::resize;
 use burn_explainable::{
-    Error, Explainable, Explainer, Filter, FullGrad, Gradients, Output, Probe, Targets, Trace, Tta,
+    Error, Explainable, Explainer, Filter, FullGrad, Output, Probe, Saliency, Targets, Trace, Tta,
 };
 use common::{GoldenNet, Lcg, assert_close, device, tol, values};
 
@@ -117,7 +117,7 @@ fn tta_names_the_scale_a_fixed_size_model_rejects() {
         fc: LinearConfig::new(3 * 4 * 4, 2).init(&device),
     };
     let x = Lcg(5).tensor([1, 3, 4, 4], -1.0, 1.0, &device);
-    let tta = Tta::new(Gradients::new())
+    let tta = Tta::new(Saliency::new())
         .with_scales(vec![0.5])
         .with_flip(false);
     match tta.explain(&Probe::new(&model), x, &Targets::top_k(1)) {
@@ -138,7 +138,7 @@ fn saliency_of_a_linear_model_is_its_weights() {
     fc.weight = Param::from_tensor(weight.clone());
     let model = LinearNet { fc };
     let x = Lcg(4).tensor([2, c, h, w], -1.0, 1.0, &device);
-    let e = Gradients::new()
+    let e = Saliency::new()
         .explain(&Probe::new(&model), x, &Targets::indices([[5, 1], [0, 5]]))
         .unwrap();
     // ∂s_k/∂x = W[:, k]: the map is mean_c |W[(c, i, j), k]|.
@@ -350,11 +350,11 @@ fn input_gradient_methods_do_not_depend_on_units_per_pass() {
             one.maps,
             tol::EXACT,
         );
-        let one = Gradients::new()
+        let one = Saliency::new()
             .with_units_per_pass(3)
             .explain(&probe, x.clone(), &targets)
             .unwrap();
-        let split = Gradients::new()
+        let split = Saliency::new()
             .with_units_per_pass(per_pass)
             .explain(&probe, x.clone(), &targets)
             .unwrap();

@@ -10,7 +10,7 @@ mod train;
 use burn::prelude::*;
 use burn_explainable::demo::{PulseNet, PulseTap, points_inside, pulses};
 use burn_explainable::{
-    Cam, Explain, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam,
+    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline, Probe, Saliency, ScoreCam,
     Smooth, Targets,
 };
 use common::{device, values};
@@ -50,13 +50,13 @@ fn grad_cam_points_at_the_pulse() {
         ("CAM", Box::new(Cam::new())),
         ("Grad-CAM++", Box::new(GradCamPlusPlus::new())),
         ("Score-CAM", Box::new(ScoreCam::new())),
-        ("saliency", Box::new(Gradients::new())),
+        ("saliency", Box::new(Saliency::new())),
         ("FullGrad", Box::new(FullGrad::new())),
         ("smooth(Grad-CAM)", Box::new(Smooth::new(GradCam::new()))),
     ];
     let mut grad_cam = None;
     for (name, method) in methods {
-        let e = Explain::new(method)
+        let e = Pipeline::new(method)
             .run(&probe, test.signals.clone(), &targets)
             .unwrap();
         assert_eq!(e.maps.dims(), [200, 1, LENGTH], "{name}");

@@ -12,8 +12,8 @@ use burn::prelude::*;
 use burn_explainable::filters::normalize;
 use burn_explainable::resize::resize;
 use burn_explainable::{
-    Cam, Error, Explain, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients,
-    Output, Probe, Resize, ScoreCam, Smooth, Targets, Trace, Tta,
+    Cam, Error, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Output, Pipeline,
+    Probe, Resize, Saliency, ScoreCam, Smooth, Targets, Trace, Tta,
 };
 use common::{Lcg, assert_close, device, tol, values};
 
@@ -139,12 +139,12 @@ fn methods<M: Explainable<D> + 'static, const D: usize>()
         ("gradcam", Box::new(GradCam::new())),
         ("gradcam++", Box::new(GradCamPlusPlus::new())),
         ("scorecam", Box::new(ScoreCam::new().with_batch_size(5))),
-        ("gradients", Box::new(Gradients::new())),
+        ("gradients", Box::new(Saliency::new())),
         ("fullgrad", Box::new(FullGrad::new())),
         (
             "smooth(gradients)",
             Box::new(
-                Smooth::new(Gradients::new())
+                Smooth::new(Saliency::new())
                     .with_repetitions(3)
                     .with_seed(5),
             ),
@@ -171,7 +171,7 @@ fn run<M: Explainable<D, Tap = Tap> + Module + 'static, const D: usize>(
     methods::<M, D>()
         .into_iter()
         .map(|(name, m)| {
-            let e = Explain::new(m)
+            let e = Pipeline::new(m)
                 .run(&probe, x.clone(), &targets)
                 .unwrap_or_else(|e| panic!("{name} on rank {D}: {e}"));
             (name, e.scores, e.maps)
@@ -322,7 +322,7 @@ fn a_map_size_of_the_wrong_rank_or_a_rejected_input_is_an_error() {
     let (n1, _, n3) = nets(&device);
     let x1 = Lcg(5).tensor([1, 3, 9], -1.0, 1.0, &device);
     let probe = Probe::new(&n1).at(Tap::Relu2);
-    let e = Explain::new(GradCam::new())
+    let e = Pipeline::new(GradCam::new())
         .with_resize(Resize::To(vec![4, 4]))
         .run(&probe, x1, &Targets::top_k(1));
     assert!(matches!(e, Err(Error::Shape { .. })), "{e:?}");

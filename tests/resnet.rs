@@ -56,6 +56,10 @@ fn stage_tap(name: &str) -> ResNetTap {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn logits_and_stage_outputs_match_torchvision() {
     let device = device();
     let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
@@ -96,6 +100,10 @@ fn pgc_postprocess(raw: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn grad_cam_family_matches_pytorch_grad_cam() {
     let device = device();
     let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
@@ -202,6 +210,10 @@ fn assert_gradients_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn input_gradients_match_torch_autograd() {
     let device = device();
     let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);

@@ -95,19 +95,31 @@ fn load_edited(name: &str, edit: impl FnOnce(&mut Entries)) -> Result<ResNet, Er
 
 fn load_error(result: Result<ResNet, Error>) -> String {
     match result {
-        Err(e @ Error::Load { .. }) => e.to_string(),
+        Err(e @ (Error::Load { .. } | Error::Store { .. } | Error::Io { .. })) => {
+            // The message names the file; the cause stays reachable.
+            let cause = std::error::Error::source(&e).map(|s| format!(": {s}"));
+            format!("{e}{}", cause.unwrap_or_default())
+        }
         Err(other) => panic!("expected a load error, got {other:?}"),
         Ok(_) => panic!("expected a load error, the file loaded"),
     }
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn the_rewritten_file_itself_loads() {
     // The editing helper is faithful: an unedited rewrite loads.
     load_edited("identity.safetensors", |_| {}).unwrap();
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn a_missing_tensor_is_named() {
     let msg = load_error(load_edited("missing.safetensors", |e| {
         e.retain(|(n, _, _)| n != "layer3.1.bn2.running_var")
@@ -120,6 +132,10 @@ fn a_missing_tensor_is_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn an_extra_tensor_is_named() {
     let msg = load_error(load_edited("extra.safetensors", |e| {
         let (_, entry, bytes) = e.iter().find(|(n, _, _)| n == "fc.bias").unwrap().clone();
@@ -129,6 +145,10 @@ fn an_extra_tensor_is_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn a_tensor_of_the_wrong_shape_is_named() {
     let msg = load_error(load_edited("shape.safetensors", |e| {
         let (_, entry, bytes) = e
@@ -152,6 +172,10 @@ fn a_tensor_of_the_wrong_shape_is_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn the_wrong_architecture_is_an_error_naming_a_tensor() {
     // A ResNet-18 file is not a ResNet-34: layer1.2 etc. are missing.
     let classes = r18().num_classes;
@@ -174,6 +198,10 @@ fn the_wrong_architecture_is_an_error_naming_a_tensor() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn truncated_and_absent_files_are_errors_naming_the_file() {
     for name in ["bottleneck.pth", "resnet18.safetensors"] {
         let bytes = std::fs::read(fixture(name)).unwrap();
@@ -184,15 +212,17 @@ fn truncated_and_absent_files_are_errors_naming_the_file() {
         let msg = load_error(e);
         assert!(msg.contains("truncated-"), "{msg}");
     }
-    let msg = load_error(ResNet::load(
-        &r18(),
-        scratch("absent.safetensors"),
-        &device(),
-    ));
+    let absent = ResNet::load(&r18(), scratch("absent.safetensors"), &device());
+    assert!(matches!(absent, Err(Error::Io { .. })), "{absent:?}");
+    let msg = load_error(absent);
     assert!(msg.contains("absent.safetensors"), "{msg}");
 }
 
 #[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
 fn save_then_load_gives_identical_logits() {
     let device = device();
     let model = ResNet::load(&r18(), fixture("resnet18.safetensors"), &device).unwrap();

@@ -9,7 +9,7 @@ use burn_explainable::demo::{points_inside, shapes, shapes_resnet};
 use burn_explainable::models::resnet::{ResNet, ResNetTap};
 use burn_explainable::preprocess::imagenet_normalize;
 use burn_explainable::{
-    Explain, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam, Targets,
+    Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline, Probe, Saliency, ScoreCam, Targets,
 };
 use common::{backend_name, device, slow_backward, values};
 
@@ -61,7 +61,7 @@ fn grad_cam_points_at_the_object() {
             backend_name()
         );
     } else {
-        methods.push(("saliency", ResNetTap::Layer4, Box::new(Gradients::new())));
+        methods.push(("saliency", ResNetTap::Layer4, Box::new(Saliency::new())));
         methods.push(("FullGrad", ResNetTap::Layer4, Box::new(FullGrad::new())));
         // One masked forward per channel and image: the slowest method here.
         methods.push((
@@ -73,7 +73,7 @@ fn grad_cam_points_at_the_object() {
     let mut grad_cam = None;
     for (name, tap, method) in methods {
         let probe = Probe::new(&model).at(tap);
-        let e = Explain::new(method)
+        let e = Pipeline::new(method)
             .with_batch_size(50)
             .run(&probe, x.clone(), &targets)
             .unwrap();

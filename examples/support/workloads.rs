@@ -7,8 +7,8 @@
 use burn::prelude::*;
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::{
-    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Gradients, Probe, ScoreCam, Smooth,
-    Targets, Tta,
+    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Probe, Saliency, ScoreCam, Smooth, Targets,
+    Tta,
 };
 
 /// The device of a backend name (`flex`, `ndarray`, `wgpu`, `cuda`), when
@@ -41,22 +41,22 @@ pub fn method(name: &str) -> Box<dyn Explainer<ResNet, 4>> {
         "gradcam" => Box::new(GradCam::new()),
         "gradcam++" => Box::new(GradCamPlusPlus::new()),
         "scorecam" => Box::new(ScoreCam::new().with_batch_size(SCORECAM_CHUNK)),
-        "saliency" => Box::new(Gradients::new()),
+        "saliency" => Box::new(Saliency::new()),
         "fullgrad" => Box::new(FullGrad::new()),
         "smooth4(gradcam)" => Box::new(Smooth::new(GradCam::new()).with_repetitions(4)),
-        "smooth4(saliency)" => Box::new(Smooth::new(Gradients::new()).with_repetitions(4)),
+        "smooth4(saliency)" => Box::new(Smooth::new(Saliency::new()).with_repetitions(4)),
         "smooth4x1(saliency)" => Box::new(
-            Smooth::new(Gradients::new())
+            Smooth::new(Saliency::new())
                 .with_repetitions(4)
                 .with_copies_per_pass(1),
         ),
         "smooth4x4(saliency)" => Box::new(
-            Smooth::new(Gradients::new())
+            Smooth::new(Saliency::new())
                 .with_repetitions(4)
                 .with_copies_per_pass(4),
         ),
         "tta_flip(gradcam)" => Box::new(Tta::new(GradCam::new()).with_scales(vec![])),
-        "tta_flip(saliency)" => Box::new(Tta::new(Gradients::new()).with_scales(vec![])),
+        "tta_flip(saliency)" => Box::new(Tta::new(Saliency::new()).with_scales(vec![])),
         other => panic!("unknown method {other}"),
     }
 }
@@ -84,7 +84,7 @@ impl Setup {
     ) -> Self {
         let config = ResNetConfig::from_name(model_name, 1000).expect("known ResNet");
         device.seed(7);
-        let model = ResNet::new(&config, device);
+        let model = config.init(device).expect("valid ResNet configuration");
         let x = Tensor::<4>::random(
             [batch, 3, size, size],
             burn::tensor::Distribution::Normal(0.0, 1.0),

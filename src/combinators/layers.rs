@@ -3,10 +3,10 @@
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::explain::postprocess;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::Filter;
+use crate::pipeline::postprocess;
 use crate::probe::Probe;
 use crate::targets::Targets;
 
@@ -47,6 +47,8 @@ use crate::targets::Targets;
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
+#[must_use]
 pub struct Layers<E, T> {
     /// The explainer run at every tap.
     pub inner: E,

@@ -13,6 +13,7 @@ use crate::tensor_ops::{check_not_empty, flatten_rest, numel};
 
 /// The Gaussian noise [`Smooth`] adds to the input.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Noise {
     /// Standard deviation in input units (keras-explainable's `noise`).
     Absolute(f64),
@@ -36,7 +37,7 @@ pub enum Noise {
 /// the noise is drawn pass by pass, never all at once. Every noisy pass
 /// explains the units the clean pass explained (so top-k targets are chosen
 /// once, on the clean input). The noise is drawn for the batch as a whole:
-/// a sample explained in another batch, or by the [`Explain`](crate::Explain)
+/// a sample explained in another batch, or by the [`Pipeline`](crate::Pipeline)
 /// driver in other chunks, gets other noise.
 ///
 /// # Shapes
@@ -54,17 +55,19 @@ pub enum Noise {
 /// # Example
 /// ```
 /// # use burn::prelude::*;
-/// use burn_explainable::{Explainer, Gradients, Noise, Probe, Smooth, Targets, testing::TinyNet};
+/// use burn_explainable::{Explainer, Saliency, Noise, Probe, Smooth, Targets, testing::TinyNet};
 ///
 /// let device = Device::flex();
 /// let model = TinyNet::new(&device);
 /// let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
-/// let smooth = Smooth::new(Gradients::new()).with_repetitions(8).with_noise(Noise::Relative(0.1));
+/// let smooth = Smooth::new(Saliency::new()).with_repetitions(8).with_noise(Noise::Relative(0.1));
 /// let e = smooth.explain(&Probe::new(&model), x, &Targets::top_k(1))?;
 /// assert_eq!(e.maps.dims(), [1, 1, 8, 8]);
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
+#[must_use]
 pub struct Smooth<E> {
     /// The wrapped explainer.
     pub inner: E,

@@ -49,6 +49,8 @@ use crate::tensor_ops::check_not_empty;
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
+#[must_use]
 pub struct Tta<E> {
     /// The wrapped explainer.
     pub inner: E,

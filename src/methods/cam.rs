@@ -47,6 +47,8 @@ use crate::targets::Targets;
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Config, Debug)]
+#[non_exhaustive]
+#[must_use]
 pub struct Cam {}
 
 /// Selects the CAM weights of each target: `[K, L]` → `[B, N, K]`.

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::{self, Filter};
-use crate::methods::gradients::units_per_pass;
+use crate::methods::saliency::units_per_pass;
 use crate::probe::Probe;
 use crate::resize::resize;
 use crate::targets::Targets;
@@ -29,7 +29,7 @@ use crate::tensor_ops::{cat_units, flatten_spatial, repeat_each, rows_to_maps, u
 /// - maps: `[B, N, ...spatial]`, at the input's resolution
 ///
 /// # Cost
-/// As [`Gradients`](crate::Gradients): `⌈N / u⌉` forward and backward
+/// As [`Saliency`](crate::Gradients): `⌈N / u⌉` forward and backward
 /// passes of a batch of `B · min(N, u)`, `u` the units per pass; every bias
 /// term comes from the same backward pass. The gradients at all bias points
 /// are held at once (about as much memory as the forward activations, per
@@ -58,6 +58,8 @@ use crate::tensor_ops::{cat_units, flatten_spatial, repeat_each, rows_to_maps, u
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
+#[must_use]
 pub struct FullGrad {
     /// ψ, applied to each term before its channel mean.
     pub psi: Filter,

@@ -47,6 +47,8 @@ use crate::tensor_ops::split_units;
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Config, Debug)]
+#[non_exhaustive]
+#[must_use]
 pub struct GradCam {
     /// Target units served by one forward/backward pass; more units take
     /// more memory (the tapped activation is replicated once per unit).

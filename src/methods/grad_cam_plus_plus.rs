@@ -52,6 +52,8 @@ use crate::tensor_ops::{flatten_spatial, split_units};
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Config, Debug)]
+#[non_exhaustive]
+#[must_use]
 pub struct GradCamPlusPlus {
     /// Target units served by one forward/backward pass.
     #[config(default = 64)]

@@ -5,14 +5,14 @@ mod cam;
 mod full_grad;
 mod grad_cam;
 mod grad_cam_plus_plus;
-mod gradients;
+mod saliency;
 mod score_cam;
 
 pub use cam::{Cam, cam_weights};
 pub use full_grad::{ChannelReduction, FullGrad, full_grad_maps};
 pub use grad_cam::{GradCam, grad_cam_weights};
 pub use grad_cam_plus_plus::{GradCamPlusPlus, grad_cam_plus_plus_weights};
-pub use gradients::{GradientFilter, Gradients, ROWS_PER_PASS, channel_mean};
+pub use saliency::{GradientFilter, ROWS_PER_PASS, Saliency, channel_mean};
 pub use score_cam::{ScoreCam, score_cam_masks};
 
 use burn::prelude::*;

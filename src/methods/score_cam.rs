@@ -53,6 +53,8 @@ use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Config, Debug)]
+#[non_exhaustive]
+#[must_use]
 pub struct ScoreCam {
     /// Masked inputs per forward pass (across channels and samples).
     #[config(default = 32)]

@@ -14,15 +14,15 @@
 //! ```
 //! use burn::prelude::*;
 //! use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
-//! use burn_explainable::{Explain, GradCam, Probe, Targets};
+//! use burn_explainable::{Pipeline, GradCam, Probe, Targets};
 //!
 //! let device = Device::flex();
 //! // A narrow ResNet-18 (16 channels in the stem) with 10 classes; a real
 //! // checkpoint loads with `ResNet::load(&ResNetConfig::resnet18(1000), path, &device)`.
-//! let model = ResNet::new(&ResNetConfig::resnet18(10).with_planes(16), &device);
+//! let model = ResNetConfig::resnet18(10).with_planes(16).init(&device)?;
 //! let probe = Probe::new(&model).at(ResNetTap::Layer4);
 //! let x = Tensor::<4>::ones([1, 3, 64, 64], &device);
-//! let e = Explain::new(GradCam::new()).run(&probe, x, &Targets::top_k(2))?;
+//! let e = Pipeline::new(GradCam::new()).run(&probe, x, &Targets::top_k(2))?;
 //! assert_eq!(e.maps.dims(), [1, 2, 64, 64]);
 //! # Ok::<(), burn_explainable::Error>(())
 //! ```
@@ -43,6 +43,7 @@ use crate::weights::{TorchWeights, save_safetensors};
 
 /// The residual block type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BlockKind {
     /// Two 3×3 convolutions (ResNet-18/34), expansion 1.
     Basic,
@@ -201,6 +202,7 @@ impl ResNetConfig {
 
 /// The tap points of a [`ResNet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ResNetTap {
     /// The stem's output (after the max-pool), `[B, planes, H/4, W/4]`.
     Stem,
@@ -354,22 +356,21 @@ impl Block {
     }
 }
 
-impl ResNet {
-    /// A ResNet with Burn's default initialisation (untrained).
-    ///
-    /// # Panics
-    /// If the configuration is invalid (see [`ResNet::try_new`]).
-    pub fn new(config: &ResNetConfig, device: &Device) -> Self {
-        Self::try_new(config, device).expect("valid ResNet configuration")
-    }
-
-    /// A ResNet with Burn's default initialisation.
+impl ResNetConfig {
+    /// A ResNet of this shape with Burn's default initialisation
+    /// (untrained), as Burn's `config.init(&device)`.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for a stage with no block, zero groups,
     /// classes, channels or planes, grouped or widened basic blocks, or a
     /// bottleneck width that rounds to 0.
-    pub fn try_new(config: &ResNetConfig, device: &Device) -> Result<Self> {
+    pub fn init(&self, device: &Device) -> Result<ResNet> {
+        ResNet::build(self, device)
+    }
+}
+
+impl ResNet {
+    fn build(config: &ResNetConfig, device: &Device) -> Result<Self> {
         config.check()?;
         let c = config;
         let mut inplanes = c.planes;
@@ -455,7 +456,7 @@ impl ResNet {
     /// truncated file, missing tensors, unexpected tensors (another
     /// architecture), or a tensor of the wrong shape — never a partial load.
     pub fn load(config: &ResNetConfig, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        torchvision(TorchWeights::file(path)).load(Self::try_new(config, device)?)
+        torchvision(TorchWeights::file(path)).load(config.init(device)?)
     }
 
     /// Loads a torchvision-layout `.safetensors` checkpoint held in memory
@@ -465,7 +466,7 @@ impl ResNet {
         bytes: Vec<u8>,
         device: &Device,
     ) -> Result<Self> {
-        torchvision(TorchWeights::safetensors_bytes(bytes)).load(Self::try_new(config, device)?)
+        torchvision(TorchWeights::safetensors_bytes(bytes)).load(config.init(device)?)
     }
 
     /// Writes the weights as a `.safetensors` file with torchvision's key

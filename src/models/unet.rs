@@ -26,7 +26,7 @@
 //! ```
 //! use burn::prelude::*;
 //! use burn_explainable::models::unet::{UNet, UNetConfig, UNetTap};
-//! use burn_explainable::{Explain, GradCam, Probe, Targets};
+//! use burn_explainable::{Pipeline, GradCam, Probe, Targets};
 //!
 //! let device = Device::flex();
 //! let model = UNetConfig::new(3, 4).init(&device);
@@ -35,7 +35,7 @@
 //! // Classes 1 and 3 summed over the whole image (masks `[N, H, W]`, shared).
 //! let masks = Tensor::<3>::ones([2, 16, 16], &device);
 //! let targets = Targets::segmentation(TensorData::new(vec![1i64, 3], [2]), masks);
-//! let e = Explain::new(GradCam::new()).run(&probe, x, &targets)?;
+//! let e = Pipeline::new(GradCam::new()).run(&probe, x, &targets)?;
 //! assert_eq!(e.maps.dims(), [2, 2, 16, 16]);
 //! # Ok::<(), burn_explainable::Error>(())
 //! ```

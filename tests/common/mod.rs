@@ -37,9 +37,9 @@ fn dir_from(var: &str, default: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(default))
 }
 
-/// The golden folder: `BURN_EXPLAINABLE_GOLDEN`, by default `../shared/golden`.
+/// The golden folder: `BURN_EXPLAINABLE_GOLDEN`, by default `tests/data/golden`.
 pub fn golden_dir() -> PathBuf {
-    dir_from("BURN_EXPLAINABLE_GOLDEN", "../shared/golden")
+    dir_from("BURN_EXPLAINABLE_GOLDEN", "tests/data/golden")
 }
 
 /// The fixtures folder: `BURN_EXPLAINABLE_FIXTURES`, by default `../shared/fixtures`.

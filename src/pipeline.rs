@@ -21,13 +21,13 @@ use crate::targets::Targets;
 /// # Example
 /// ```
 /// # use burn::prelude::*;
-/// use burn_explainable::{Explain, GradCam, Probe, Targets, testing::TinyNet};
+/// use burn_explainable::{Pipeline, GradCam, Probe, Targets, testing::TinyNet};
 ///
 /// let device = Device::flex();
 /// let model = TinyNet::new(&device);
 /// let probe = Probe::new(&model).at(TinyNet::FEATURES);
 /// let x = Tensor::<4>::ones([3, 3, 8, 8], &device);
-/// let e = Explain::new(GradCam::new())
+/// let e = Pipeline::new(GradCam::new())
 ///     .with_batch_size(2)
 ///     .run(&probe, x, &Targets::top_k(1))?;
 /// assert_eq!(e.maps.dims(), [3, 1, 8, 8]);
@@ -36,7 +36,7 @@ use crate::targets::Targets;
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Explain<E> {
+pub struct Pipeline<E> {
     explainer: E,
     batch_size: usize,
     filter: Option<Option<Filter>>,
@@ -44,7 +44,7 @@ pub struct Explain<E> {
     after_resize: Option<Option<Filter>>,
 }
 
-impl<E> Explain<E> {
+impl<E> Pipeline<E> {
     /// The driver around `explainer`, with batches of 32 and the method's
     /// default post-processing.
     pub fn new(explainer: E) -> Self {
@@ -182,7 +182,7 @@ pub(crate) fn postprocess<const D: usize>(
     Ok(m)
 }
 
-impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for Explain<E> {
+impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for Pipeline<E> {
     fn explain(
         &self,
         probe: &Probe<M, D>,

@@ -15,6 +15,7 @@ use crate::tensor_ops::{flatten_spatial, rows_to_maps, unflatten_spatial};
 
 /// A function applied to gradients before they are averaged over channels.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum GradientFilter {
     /// Keep the signed gradients.
     Identity,
@@ -82,18 +83,20 @@ impl GradientFilter {
 /// # Example
 /// ```
 /// # use burn::prelude::*;
-/// use burn_explainable::{Explainer, Gradients, Probe, Targets, testing::TinyNet};
+/// use burn_explainable::{Explainer, Saliency, Probe, Targets, testing::TinyNet};
 ///
 /// let device = Device::flex();
 /// let model = TinyNet::new(&device);
 /// let probe = Probe::new(&model);
 /// let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
-/// let e = Gradients::new().explain(&probe, x, &Targets::indices([[0, 2]]))?;
+/// let e = Saliency::new().explain(&probe, x, &Targets::indices([[0, 2]]))?;
 /// assert_eq!(e.maps.dims(), [1, 2, 8, 8]);
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Gradients {
+#[non_exhaustive]
+#[must_use]
+pub struct Saliency {
     /// Applied to the gradients before the channel mean (default `|·|`).
     pub filter: GradientFilter,
     /// Target units per forward/backward pass; `None` (the default) picks
@@ -101,13 +104,13 @@ pub struct Gradients {
     pub units_per_pass: Option<usize>,
 }
 
-impl Default for Gradients {
+impl Default for Saliency {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Gradients {
+impl Saliency {
     /// Absolute gradients, units per pass chosen from the batch size.
     pub fn new() -> Self {
         Self {
@@ -148,7 +151,7 @@ pub fn channel_mean<const D: usize>(
     Ok(unflatten_spatial(filtered.mean_dim(1), &dims[2..]))
 }
 
-impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Gradients {
+impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Saliency {
     fn explain(
         &self,
         probe: &Probe<M, D>,
