@@ -89,6 +89,7 @@ impl<M, const D: usize> Explainable<D> for Split<M, D> {
 /// `s·b_prev + β − s·μ` with `s = γ / √(σ² + ε)` and the layer's own `ε`.
 ///
 /// This is the bias FullGrad attributes at the BatchNorm output.
+#[must_use]
 pub fn effective_bias(bn: &BatchNorm, previous_bias: Option<Tensor<1>>) -> Tensor<1> {
     let scale = bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt();
     let mut bias = bn.beta.val() - scale.clone() * bn.running_mean.value();

@@ -49,6 +49,7 @@ pub enum Filter {
 
 impl Filter {
     /// Applies the filter to maps `[B, N, ...spatial]`.
+    #[must_use]
     pub fn apply<const D: usize>(self, maps: Tensor<D>) -> Tensor<D> {
         match self {
             Filter::Normalize => normalize(maps),
@@ -67,6 +68,7 @@ impl Filter {
 
 /// Min-max normalisation of each `(b, n)` slice over the spatial axes.
 /// A constant slice becomes zeros.
+#[must_use]
 pub fn normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     let dims = maps.dims();
     let flat = flatten_spatial(maps);
@@ -83,6 +85,7 @@ pub const SCALE_EPSILON: f32 = 1e-7;
 /// pytorch-grad-cam's `scale_cam_image` normalisation of each `(b, n)`
 /// slice: `(x − min) / (1e-7 + max(x − min))`. A constant slice becomes
 /// zeros; a slice whose range is far below `1e-7` stays far below 1.
+#[must_use]
 pub fn scale<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     let dims = maps.dims();
     let flat = flatten_spatial(maps);
@@ -92,26 +95,31 @@ pub fn scale<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
 }
 
 /// `max(x, 0)`.
+#[must_use]
 pub fn positive<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     maps.clamp_min(0.0)
 }
 
 /// `min(x, 0)`.
+#[must_use]
 pub fn negative<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     maps.clamp_max(0.0)
 }
 
 /// `normalize(max(x, 0))`.
+#[must_use]
 pub fn positive_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     normalize(positive(maps))
 }
 
 /// `normalize(|x|)`.
+#[must_use]
 pub fn absolute_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     normalize(maps.abs())
 }
 
 /// `normalize(|min(x, 0)|)`.
+#[must_use]
 pub fn negative_normalize<const D: usize>(maps: Tensor<D>) -> Tensor<D> {
     normalize(negative(maps).abs())
 }

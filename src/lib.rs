@@ -72,7 +72,7 @@
 //! crate works on any of them and needs no backend type parameter
 //! ([`backends::device`] picks one by name).
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapters;

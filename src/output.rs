@@ -27,6 +27,7 @@ use crate::tensor_ops::numel;
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct Output {
     flat: Tensor<2>,
     dims: Vec<usize>,

@@ -36,6 +36,7 @@ use crate::targets::Targets;
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct Pipeline<E> {
     explainer: E,
     batch_size: usize,

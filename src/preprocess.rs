@@ -20,12 +20,14 @@ fn per_channel(v: [f32; 3], device: &Device) -> Tensor<4> {
 /// let back = imagenet_denormalize(imagenet_normalize(x.clone()));
 /// assert!((back - x).abs().max().into_scalar::<f32>() < 1e-6);
 /// ```
+#[must_use]
 pub fn imagenet_normalize(images: Tensor<4>) -> Tensor<4> {
     let device = images.device();
     (images - per_channel(IMAGENET_MEAN, &device)) / per_channel(IMAGENET_STD, &device)
 }
 
 /// The inverse of [`imagenet_normalize`]: back to `[0, 1]` RGB (unclamped).
+#[must_use]
 pub fn imagenet_denormalize(x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
     x * per_channel(IMAGENET_STD, &device) + per_channel(IMAGENET_MEAN, &device)

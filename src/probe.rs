@@ -55,6 +55,7 @@ pub(crate) type BiasGradients<const D: usize> = Vec<(Tensor<1>, Tensor<D>)>;
 /// BatchNorm uses its running statistics, dropout is off, and nothing an
 /// explainer does can change the caller's model. Cloning a probe shares the
 /// copy.
+#[must_use]
 pub struct Probe<M: Explainable<D>, const D: usize> {
     model: Arc<M>,
     tap: Option<M::Tap>,

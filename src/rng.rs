@@ -51,11 +51,13 @@ impl SplitMix64 {
     }
 
     /// Uniform in `[lo, hi)`.
+    #[cfg(feature = "demo")]
     pub(crate) fn range(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * (1.0 - self.uniform()) as f32
     }
 
     /// Uniform integer in `0..n` (`n > 0`).
+    #[cfg(feature = "demo")]
     pub(crate) fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * n as f64) as usize % n
     }

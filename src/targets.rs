@@ -123,6 +123,7 @@ struct Signs {
 /// # let _ = (targets, top, both);
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct Targets {
     units: Units,
     kind: Kind,

@@ -52,6 +52,7 @@ use crate::targets::Targets;
 pub struct Cam {}
 
 /// Selects the CAM weights of each target: `[K, L]` → `[B, N, K]`.
+#[must_use]
 pub fn cam_weights(class_weights: Tensor<2>, indices: Tensor<2, Int>) -> Tensor<3> {
     let [b, n] = indices.dims();
     let k = class_weights.dims()[0];

@@ -29,7 +29,7 @@ use crate::tensor_ops::{cat_units, flatten_spatial, repeat_each, rows_to_maps, u
 /// - maps: `[B, N, ...spatial]`, at the input's resolution
 ///
 /// # Cost
-/// As [`Saliency`](crate::Gradients): `⌈N / u⌉` forward and backward
+/// As [`Saliency`](crate::Saliency): `⌈N / u⌉` forward and backward
 /// passes of a batch of `B · min(N, u)`, `u` the units per pass; every bias
 /// term comes from the same backward pass. The gradients at all bias points
 /// are held at once (about as much memory as the forward activations, per

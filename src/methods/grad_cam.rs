@@ -57,6 +57,7 @@ pub struct GradCam {
 }
 
 /// Grad-CAM weights: the spatial mean of the gradients, `[B, N, K, P]` → `[B, N, K]`.
+#[must_use]
 pub fn grad_cam_weights(gradients: Tensor<4>) -> Tensor<3> {
     gradients.mean_dim(3).squeeze_dim(3)
 }

@@ -66,6 +66,7 @@ pub struct GradCamPlusPlus {
 
 /// Grad-CAM++ weights from the activation `[B, K, P]` and the gradients
 /// `[B, N, K, P]`: `[B, N, K]`.
+#[must_use]
 pub fn grad_cam_plus_plus_weights(
     activation: Tensor<3>,
     gradients: Tensor<4>,

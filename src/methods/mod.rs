@@ -26,6 +26,7 @@ use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
 /// - `activation`: `[B, K, ...spatial]`
 /// - `weights`: `[B, N, K]`
 /// - output: `[B, N, ...spatial]`
+#[must_use]
 pub fn weighted_sum<const D: usize>(activation: Tensor<D>, weights: Tensor<3>) -> Tensor<D> {
     let dims = activation.dims();
     let maps = weights.matmul(flatten_spatial(activation));

@@ -4,7 +4,7 @@
 //!
 //! The module tree follows the PyTorch module of the same shape
 //! (`enc1.0.conv`, `enc1.0.bn`, …, `bottleneck`, `dec2`, `dec1`, `head`),
-//! so its state dict loads with [`TorchWeights`] and no remapping.
+//! so its state dict loads with `weights::TorchWeights` (feature `pytorch`) and no remapping.
 //!
 //! ```text
 //! enc1 = [ConvBNReLU(in, w0), ConvBNReLU(w0, w0)]     [B, w0, H, W]
@@ -167,6 +167,7 @@ fn upsample_matrix(n: usize, device: &Device) -> Tensor<2> {
 }
 
 /// Bilinear ×2 upsampling (half-pixel centres) as `U_h · x · U_wᵀ`.
+#[must_use]
 pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     let device = x.device();
