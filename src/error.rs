@@ -155,6 +155,12 @@ pub enum Error {
         tap: String,
     },
 
+    /// Attention rollout needs attention weights and the model reported none.
+    #[error(
+        "attention rollout needs the model's attention weights; its forward pass reported none (see Trace::attention)"
+    )]
+    NoAttention,
+
     /// FullGrad needs bias points and the model reported none.
     #[error("FullGrad needs bias points; the model's forward pass reported none")]
     NoBiasPoints,

@@ -139,6 +139,8 @@ pub(crate) enum Mode<T> {
     Leaf(T, usize),
     /// Add a zero autodiff leaf at every bias point.
     Biases,
+    /// Record every attention map.
+    Attention,
 }
 
 /// A bias point reached by the forward pass: the zero leaf added to the
@@ -158,6 +160,7 @@ pub struct Trace<T, const D: usize> {
     pub(crate) activation: Option<Tensor<D>>,
     pub(crate) leaf: Option<Tensor<D>>,
     pub(crate) biases: Vec<BiasPoint<D>>,
+    pub(crate) attention: Vec<Tensor<4>>,
 }
 
 impl<T: Debug, const D: usize> Debug for Trace<T, D> {
@@ -178,6 +181,7 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
             activation: None,
             leaf: None,
             biases: Vec::new(),
+            attention: Vec::new(),
         }
     }
 
@@ -204,6 +208,74 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
                 leaf
             }
             _ => activation,
+        }
+    }
+
+    /// Hands a token sequence `[B, prefix + T, C]` to the trace as a tap
+    /// point on a grid: the `T` tokens after the `prefix` ones (a class
+    /// token, registers) are the cells of `grid` (`D − 2` sizes whose
+    /// product is `T`, row-major, as a ViT's patches), and the explainers see
+    /// the activation `[B, C, ...grid]`, like a CNN's. Continue with the
+    /// returned tokens. The prefix tokens keep their values, so gradients
+    /// are taken with respect to the grid tokens only.
+    ///
+    /// # Panics
+    /// If `grid` does not have `D − 2` sizes multiplying to the number of
+    /// tokens after the prefix: a bug in the model's forward pass, reported
+    /// by the explainers as [`Error::ModelPanicked`].
+    pub fn tap_tokens(
+        &mut self,
+        point: T,
+        tokens: Tensor<3>,
+        prefix: usize,
+        grid: &[usize],
+    ) -> Tensor<3> {
+        let (capture, leaf) = match self.mode {
+            Mode::Capture(tap) => (tap == point, false),
+            Mode::Leaf(tap, _) => (false, tap == point),
+            _ => (false, false),
+        };
+        if !capture && !leaf {
+            return tokens;
+        }
+        let [batch, length, channels] = tokens.dims();
+        let cells: usize = grid.iter().product();
+        assert!(
+            grid.len() + 2 == D && prefix + cells == length,
+            "tap_tokens: grid {grid:?} after {prefix} prefix tokens does not fit {length} tokens on a rank-{D} input"
+        );
+        let head = tokens.clone().narrow(1, 0, prefix);
+        let mut shape = [0; D];
+        shape[0] = batch;
+        shape[1] = channels;
+        shape[2..].copy_from_slice(grid);
+        let on_grid: Tensor<D> = tokens
+            .clone()
+            .narrow(1, prefix, cells)
+            .swap_dims(1, 2)
+            .reshape(shape);
+        if capture {
+            self.tap(point, on_grid);
+            return tokens;
+        }
+        let tapped = self.tap(point, on_grid);
+        let rows = tapped.dims()[0];
+        let body = tapped.reshape([rows, channels, cells]).swap_dims(1, 2);
+        if prefix == 0 {
+            return body;
+        }
+        // The prefix is a constant of the differentiated part.
+        let head = repeat_each(head.detach().without_autodiff(), rows / batch).autodiff();
+        Tensor::cat(vec![head, body], 1)
+    }
+
+    /// Hands the attention weights of one layer, `[B, heads, queries, keys]`
+    /// (rows summing to 1), to the trace, in forward order; attention
+    /// rollout uses them.
+    pub fn attention(&mut self, weights: &Tensor<4>) {
+        if let Mode::Attention = self.mode {
+            self.attention
+                .push(weights.clone().detach().without_autodiff());
         }
     }
 

@@ -115,7 +115,9 @@ pub use error::{Error, Result};
 pub use explainable::{Explainable, Trace};
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
-pub use methods::{Cam, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Saliency, ScoreCam};
+pub use methods::{
+    AttentionRollout, Cam, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Saliency, ScoreCam,
+};
 pub use output::Output;
 pub use pipeline::Pipeline;
 pub use probe::{InputGradients, Probe, TapGradients};

@@ -251,6 +251,23 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         Ok((output, activation))
     }
 
+    /// One forward pass recording the attention weights the model reports
+    /// through [`Trace::attention`], in forward order, each
+    /// `[B, heads, queries, keys]`. No autodiff.
+    ///
+    /// # Errors
+    /// A bad input, or a model that reports no attention weights.
+    pub fn attention_weights(&self, input: Tensor<D>) -> Result<(Output, Vec<Tensor<4>>)> {
+        let input = self.prepare(input)?;
+        let dims = input.dims();
+        let mut trace = Trace::with_mode(Mode::Attention);
+        let output = self.run(input, &mut trace, dims[0], &dims)?;
+        if trace.attention.is_empty() {
+            return Err(Error::NoAttention);
+        }
+        Ok((output, std::mem::take(&mut trace.attention)))
+    }
+
     /// Resolves `targets` for `input`, running a forward pass only when the
     /// number of units cannot be known without one ([`Targets::all`]).
     fn units(&self, input: &Tensor<D>, targets: &Targets) -> Result<(usize, Option<Resolved>)> {

@@ -461,3 +461,71 @@ fn layers_average_pytorch_grad_cam_maps() {
         tol::EXACT,
     );
 }
+
+/// A small ViT: token taps on the patch grid work with every method.
+#[test]
+fn every_method_on_a_vit_token_grid_equals_a_loop() {
+    use burn_explainable::AttentionRollout;
+    use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
+    let device = device();
+    device.seed(11);
+    let vit: Vit = VitConfig::new(32, 8, 2, 2, 16, 32, 5)
+        .init(&device)
+        .unwrap();
+    let x = Lcg(3).tensor([2, 3, 32, 32], -1.0, 1.0, &device);
+    let units = [[0i64, 3], [4, 1]];
+    let targets = Targets::indices(units);
+    let one = |b: usize, n: usize| Targets::indices([[units[b][n]]]);
+    let check = |name: &str, e: &dyn Explainer<Vit, 4>, probe: &Probe<Vit, 4>| {
+        let all = e.explain(probe, x.clone(), &targets).unwrap();
+        assert_eq!(all.maps.dims()[..2], [2, 2], "{name}");
+        for b in 0..2 {
+            for n in 0..2 {
+                let single = e
+                    .explain(probe, x.clone().narrow(0, b, 1), &one(b, n))
+                    .unwrap();
+                assert_close(
+                    &format!("{name}: sample {b}, unit {n}"),
+                    all.maps.clone().narrow(0, b, 1).narrow(1, n, 1),
+                    single.maps,
+                    tol::GOLDEN,
+                );
+            }
+        }
+    };
+    for tap in [VitTap::Ln1(1), VitTap::Output(0)] {
+        let probe = Probe::new(&vit).at(tap);
+        check(&format!("Grad-CAM at {tap:?}"), &GradCam::new(), &probe);
+        check(
+            &format!("Grad-CAM++ at {tap:?}"),
+            &GradCamPlusPlus::new(),
+            &probe,
+        );
+        check(&format!("Score-CAM at {tap:?}"), &ScoreCam::new(), &probe);
+        check(
+            &format!("tta(Grad-CAM) at {tap:?}"),
+            &Tta::new(GradCam::new()).with_scales(vec![]),
+            &probe,
+        );
+    }
+    let probe = Probe::new(&vit).at(VitTap::Ln1(1));
+    check("saliency", &Saliency::new(), &probe);
+    check("rollout", &AttentionRollout::new(vec![4, 4]), &probe);
+    check("pipeline(Grad-CAM)", &Pipeline::new(GradCam::new()), &probe);
+    // FullGrad has no bias points to use here, and says so.
+    assert!(matches!(
+        FullGrad::new().explain(&probe, x.clone(), &targets),
+        Err(Error::NoBiasPoints)
+    ));
+    // A fixed-size model: a tta scale is rejected by name, not a crash.
+    match Tta::new(GradCam::new())
+        .with_scales(vec![0.5])
+        .explain(&probe, x, &targets)
+    {
+        Err(Error::Pass { pass, source }) => {
+            assert!(pass.contains("0.5"), "{pass}");
+            assert!(matches!(*source, Error::InputRejected { .. }), "{source:?}");
+        }
+        other => panic!("expected the scale to be named, got {other:?}"),
+    }
+}

@@ -11,13 +11,15 @@ mod common;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+use burn_explainable::methods::{HeadFusion, rollout_matrix};
 use burn_explainable::methods::{grad_cam_plus_plus_weights, grad_cam_weights};
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::models::unet::{ConvBnRelu, UNetConfig, UNetTap};
+use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
 use burn_explainable::weights::TorchWeights;
 use burn_explainable::{
-    Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Output, Pipeline, Probe, Targets,
-    Trace,
+    AttentionRollout, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Output, Pipeline,
+    Probe, Targets, Trace,
 };
 use common::{Npz, assert_close, device, fixtures_dir};
 
@@ -89,8 +91,18 @@ fn check_tap<M: Explainable<4>>(
     let k = |name: &str| format!("{prefix}{name}.{key}");
     let batch = x.dims()[0];
     let t = probe.tap_gradients(x.clone(), targets, 64).unwrap();
-    // The activation at the tap is stored under the tap's own name.
-    assert_close(key, t.activation.clone(), r.tensor::<4>(key, &device), RAW);
+    // The activation at the tap: `act.<tap>`, or the tap's own name.
+    let act = if r.has(&format!("act.{key}")) {
+        format!("act.{key}")
+    } else {
+        key.to_string()
+    };
+    assert_close(
+        &act,
+        t.activation.clone(),
+        r.tensor::<4>(&act, &device),
+        RAW,
+    );
     let g: Tensor<5> = per_unit(t.gradients.clone(), batch);
     assert_close(
         &k("grad"),
@@ -358,6 +370,134 @@ fn resnet18_similarity_to_concepts() {
         "similarity.",
         "layer4",
         &probe.at(ResNetTap::Layer4),
+        &x,
+        &targets,
+    );
+}
+
+/// The fixture's torchvision ViT: configuration from the reference shapes.
+fn vit(device: &Device) -> (Vit, Tensor<4>, Npz) {
+    let inputs = models("inputs.npz");
+    let r = models("vit_reference.npz");
+    let x = inputs.tensor::<4>("x_vit", device);
+    let [_, channels, size, _] = x.dims();
+    let [_, heads, _, _] = r.get("attn.encoder_layer_0").shape[..] else {
+        panic!("attention is [B, heads, S, S]")
+    };
+    let layers = r.keys().iter().filter(|k| k.starts_with("attn.")).count();
+    let [_, width, grid, _] = r.get("conv_proj").shape[..] else {
+        panic!("conv_proj is [B, C, g, g]")
+    };
+    let classes = r.get("logits").shape[1];
+    let mlp = SafeTensors::mlp_width(&fixtures_dir().join("models").join("vit.safetensors"));
+    let config = VitConfig::new(size, size / grid, layers, heads, width, mlp, classes)
+        .with_in_channels(channels);
+    let model = Vit::load(
+        &config,
+        fixtures_dir().join("models").join("vit.safetensors"),
+        device,
+    )
+    .unwrap();
+    (model, x, r)
+}
+
+/// The MLP width of a ViT checkpoint: the length of `mlp.0.bias` of block 0.
+struct SafeTensors;
+
+impl SafeTensors {
+    fn mlp_width(path: &std::path::Path) -> usize {
+        let bytes = std::fs::read(path).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        header["encoder.layers.encoder_layer_0.mlp.0.bias"]["shape"][0]
+            .as_u64()
+            .unwrap() as usize
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn vit_tokens_attention_rollout_and_grad_cam_at_ln_1() {
+    let device = device();
+    let (model, x, r) = vit(&device);
+    let probe = Probe::new(&model);
+    let logits = probe.forward(x.clone()).unwrap().flat();
+    assert_close("logits", logits, r.tensor::<2>("logits", &device), RAW);
+    // Every block's output tokens, seen on the patch grid (class token dropped).
+    let [b, _, c] = r.get("tokens.input").shape[..] else {
+        panic!("tokens are [B, S, C]")
+    };
+    let grid = model.grid();
+    let on_grid = |key: &str| {
+        r.tensor::<3>(key, &device)
+            .narrow(1, 1, grid * grid)
+            .swap_dims(1, 2)
+            .reshape([b, c, grid, grid])
+    };
+    let layers = model.encoder.layers.len();
+    for i in 0..layers {
+        let (_, a) = probe
+            .clone()
+            .at(VitTap::Output(i))
+            .activations(x.clone())
+            .unwrap();
+        let key = format!("tokens.encoder_layer_{i}");
+        assert_close(&key, a, on_grid(&key), RAW);
+    }
+    let (_, a) = probe
+        .clone()
+        .at(VitTap::Input(0))
+        .activations(x.clone())
+        .unwrap();
+    assert_close("tokens.input", a, on_grid("tokens.input"), RAW);
+    let (_, a) = probe
+        .clone()
+        .at(VitTap::Norm)
+        .activations(x.clone())
+        .unwrap();
+    assert_close("tokens.ln", a, on_grid("tokens.ln"), RAW);
+    // Attention weights and rollout.
+    let (_, attention) = probe.attention_weights(x.clone()).unwrap();
+    assert_eq!(attention.len(), layers);
+    for (i, a) in attention.iter().enumerate() {
+        let key = format!("attn.encoder_layer_{i}");
+        assert_close(&key, a.clone(), r.tensor::<4>(&key, &device), RAW);
+    }
+    assert_close(
+        "rollout_matrix",
+        rollout_matrix(&attention, HeadFusion::Mean).unwrap(),
+        r.tensor::<3>("rollout_matrix", &device),
+        RAW,
+    );
+    let t = r.get("targets");
+    let targets = Targets::from_data(TensorData::new(t.i64.clone(), t.shape.clone()));
+    let rollout = AttentionRollout::new(vec![grid, grid])
+        .explain(&probe, x.clone(), &targets)
+        .unwrap();
+    let [_, n, _, _] = rollout.maps.dims();
+    let expected = r
+        .tensor::<3>("rollout", &device)
+        .reshape([b, 1, grid, grid]);
+    for unit in 0..n {
+        assert_close(
+            &format!("rollout, unit {unit}"),
+            rollout.maps.clone().narrow(1, unit, 1),
+            expected.clone(),
+            RAW,
+        );
+    }
+    // Grad-CAM and Grad-CAM++ at the last block's ln_1 (not a cut), two
+    // units per sample, and the input gradients.
+    check_input_gradients(&r, "", &probe, &x, &targets);
+    let key = format!("encoder.layers.encoder_layer_{}.ln_1", layers - 1);
+    check_tap(
+        &r,
+        "",
+        &key,
+        &probe.at(VitTap::Ln1(layers - 1)),
         &x,
         &targets,
     );

@@ -1,5 +1,6 @@
-//! Loading torchvision checkpoints: every problem is an `Err` naming the
-//! tensor (or the file), and a save/load round trip is exact.
+//! Loading torchvision checkpoints (ResNets and ViTs): every problem is an
+//! `Err` naming the tensor (or the file), and a save/load round trip is
+//! exact.
 #![cfg(feature = "resnet")]
 
 mod common;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use burn_explainable::Error;
 use burn_explainable::models::resnet::{ResNet, ResNetConfig};
+use burn_explainable::models::vit::{Vit, VitConfig};
 use common::{Npz, device, fixtures_dir, values};
 use serde_json::{Map, Value};
 
@@ -240,6 +242,131 @@ fn save_then_load_gives_identical_logits() {
     assert_eq!(names(&written), names(&original));
     std::fs::remove_file(&path).ok();
     let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let (_, a) = values(model.valid().forward(x.clone()));
+    let (_, b) = values(again.valid().forward(x));
+    assert_eq!(a, b);
+}
+
+/// The fixture ViT's configuration, read from its checkpoint's shapes.
+fn vit_config(entries: &Entries) -> VitConfig {
+    let shape = |name: &str| -> Vec<usize> {
+        let (_, e, _) = entries.iter().find(|(n, _, _)| n == name).unwrap();
+        e["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect()
+    };
+    let patch = shape("conv_proj.weight");
+    let tokens = shape("encoder.pos_embedding")[1];
+    let grid = ((tokens - 1) as f64).sqrt() as usize;
+    let layers = entries
+        .iter()
+        .filter(|(n, _, _)| n.ends_with(".ln_1.weight"))
+        .count();
+    let width = patch[0];
+    // The fixture's heads: its attention weights' second axis.
+    let heads = Npz::open(fixtures_dir().join("models").join("vit_reference.npz"))
+        .get("attn.encoder_layer_0")
+        .shape[1];
+    VitConfig::new(
+        grid * patch[2],
+        patch[2],
+        layers,
+        heads,
+        width,
+        shape("encoder.layers.encoder_layer_0.mlp.0.bias")[0],
+        shape("heads.head.bias")[0],
+    )
+    .with_in_channels(patch[1])
+}
+
+fn vit_edited(name: &str, edit: impl FnOnce(&mut Entries)) -> Result<Vit, Error> {
+    let (mut entries, metadata) =
+        read_safetensors(&fixtures_dir().join("models").join("vit.safetensors"));
+    let config = vit_config(&entries);
+    edit(&mut entries);
+    let path = scratch(name);
+    write_safetensors(&path, &entries, metadata);
+    let result = Vit::load(&config, &path, &device());
+    std::fs::remove_file(path).ok();
+    result
+}
+
+fn vit_error(result: Result<Vit, Error>) -> String {
+    match result {
+        Err(e @ Error::Load { .. }) => e.to_string(),
+        Err(other) => panic!("expected a load error, got {other:?}"),
+        Ok(_) => panic!("expected a load error, the file loaded"),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn vit_problems_are_named_in_torchvision_spelling() {
+    let device = device();
+    let x =
+        Npz::open(fixtures_dir().join("models").join("inputs.npz")).tensor::<4>("x_vit", &device);
+    let reference = vit_edited("vit.safetensors", |_| {})
+        .unwrap()
+        .valid()
+        .forward(x.clone());
+    let missing = "encoder.layers.encoder_layer_1.mlp.3.weight";
+    let msg = vit_error(vit_edited("vit-missing.safetensors", |e| {
+        e.retain(|(n, _, _)| n != missing)
+    }));
+    assert!(msg.contains(missing), "{msg}");
+    let msg = vit_error(vit_edited("vit-extra.safetensors", |e| {
+        let (_, entry, bytes) = e
+            .iter()
+            .find(|(n, _, _)| n == "heads.head.bias")
+            .unwrap()
+            .clone();
+        e.push(("heads.pre_logits.bias".into(), entry, bytes));
+    }));
+    assert!(msg.contains("heads.pre_logits.bias"), "{msg}");
+    let shaped = "encoder.layers.encoder_layer_0.self_attention.in_proj_weight";
+    let msg = vit_error(vit_edited("vit-shape.safetensors", |e| {
+        let (_, entry, _) = e.iter_mut().find(|(n, _, _)| n == shaped).unwrap();
+        let shape = entry["shape"].as_array().unwrap().clone();
+        entry.insert(
+            "shape".into(),
+            Value::from(vec![shape[1].clone(), shape[0].clone()]),
+        );
+    }));
+    assert!(msg.contains("in_proj_weight"), "{msg}");
+    // Checkpoints saved before torchvision renamed the MLP layers load too.
+    let legacy = vit_edited("vit-legacy.safetensors", |e| {
+        for (n, _, _) in e.iter_mut() {
+            *n = n
+                .replace(".mlp.0.", ".mlp.linear_1.")
+                .replace(".mlp.3.", ".mlp.linear_2.");
+        }
+    })
+    .unwrap();
+    let (_, a) = values(legacy.valid().forward(x));
+    let (_, b) = values(reference);
+    assert_eq!(a, b, "legacy MLP names load the same weights");
+}
+
+#[test]
+fn a_vit_b_16_shaped_checkpoint_round_trips() {
+    let device = device();
+    let config = VitConfig::vit_b_16(1000);
+    let model = config.init(&device).unwrap();
+    let path = scratch("vit_b_16.safetensors");
+    model.save_safetensors(&path).unwrap();
+    let again = Vit::load(&config, &path, &device).unwrap();
+    std::fs::remove_file(&path).ok();
+    let x = Tensor::<4>::random(
+        [1, 3, 224, 224],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let (_, a) = values(model.valid().forward(x.clone()));
     let (_, b) = values(again.valid().forward(x));
     assert_eq!(a, b);

@@ -1,6 +1,7 @@
 //! The explanation methods: one file each, each holding its config, its math
 //! and its unit tests. The shared plumbing is the [`Probe`](crate::Probe).
 
+mod attention_rollout;
 mod cam;
 mod full_grad;
 mod grad_cam;
@@ -8,6 +9,7 @@ mod grad_cam_plus_plus;
 mod saliency;
 mod score_cam;
 
+pub use attention_rollout::{AttentionRollout, HeadFusion, rollout_matrix};
 pub use cam::{Cam, cam_weights};
 pub use full_grad::{ChannelReduction, FullGrad, full_grad_maps};
 pub use grad_cam::{GradCam, grad_cam_weights};

@@ -4,3 +4,4 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "resnet")))]
 pub mod resnet;
 pub mod unet;
+pub mod vit;
