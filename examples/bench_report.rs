@@ -20,7 +20,7 @@ mod support;
 
 use std::time::Instant;
 
-use support::workloads::{SCORECAM_CHUNK, Setup, Work, device};
+use support::workloads::{SCORECAM_CHUNK, Setup, Work, applies, device};
 
 /// Peak resident memory since the last reset, in MiB (Linux; 0 elsewhere).
 fn peak_rss_mb() -> f64 {
@@ -106,7 +106,7 @@ fn main() -> Result<(), String> {
     let device = device(&backend)?;
     let (size, default_reps) = if quick { (112, 3) } else { (224, 5) };
     let reps = reps.unwrap_or(default_reps).max(1);
-    let known: [&'static str; 2] = ["resnet18", "resnet50"];
+    let known: [&'static str; 3] = ["resnet18", "resnet50", "vit_b_16"];
     let models: Vec<&'static str> = match &models {
         None if quick => vec!["resnet18"],
         None => known.to_vec(),
@@ -153,6 +153,9 @@ fn main() -> Result<(), String> {
                 add("backward_to_input", Work::BackwardToInput);
                 for m in methods {
                     if only.as_ref().is_some_and(|o| !o.iter().any(|x| x == m)) {
+                        continue;
+                    }
+                    if !applies(model, m) {
                         continue;
                     }
                     if units == 5 && m.starts_with("smooth") {

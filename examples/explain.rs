@@ -1,23 +1,27 @@
-//! Explain a ResNet's predictions and write heatmap overlays as PNG.
+//! Explain a ResNet's or a ViT's predictions and write heatmap overlays as PNG.
 //!
 //! ```text
 //! # The embedded demo model on the sample images, offline:
 //! cargo run --release --example explain
 //! # A torchvision checkpoint on your own image:
 //! cargo run --release --example explain -- --weights resnet50.pth --arch resnet50 --image cat.jpg
+//! # A torchvision ViT checkpoint:
+//! cargo run --release --example explain -- --weights vit_b_16.pth --arch vit_b_16 --image cat.jpg
 //! ```
 //!
 //! Options:
 //! - `--method M`: `gradcam` (default), `gradcam++`, `scorecam`, `cam`,
-//!   `saliency`, `fullgrad`, or a combinator in front of one:
+//!   `saliency`, `fullgrad`, `rollout` (ViT), or a combinator in front of one:
 //!   `smooth:gradcam`, `tta:saliency`, `tta:smooth:gradcam`, …
 //! - `--target T`: `top1` (default), `top3`, … or a class index
 //! - `--layer L`: `layer4`, `layer3`, `layer2`, `layer1`, `stem`; by default
 //!   `layer4` for a checkpoint and `layer3` for the demo model (its 96-pixel
-//!   inputs leave `layer4` a 3×3 map)
+//!   inputs leave `layer4` a 3×3 map); for a ViT `ln1:I` (block `I`'s
+//!   `ln_1`, by default the last block's), `block:I` (its output) or `norm`
 //! - `--weights FILE --arch NAME [--classes N]`: a torchvision `.pth` or
 //!   `.safetensors` checkpoint and its architecture (`resnet18` … `resnet152`,
-//!   `resnext50_32x4d`, `wide_resnet50_2`, …), 1000 classes by default
+//!   `resnext50_32x4d`, `wide_resnet50_2`, …, `vit_b_16`, `vit_b_32`,
+//!   `vit_l_16`, `vit_l_32`, `vit_h_14`), 1000 classes by default
 //! - `--image FILE`: the image (repeatable); ImageNet preprocessing
 //!   (shorter side 256, centre crop 224)
 //! - `--out PATH`: the PNG to write (one image) or a folder
@@ -33,20 +37,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use burn::module::Module;
+use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn_explainable::demo::{SHAPE_CLASSES, shapes_resnet};
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
+use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
 use burn_explainable::preprocess::imagenet_normalize;
 use burn_explainable::vis::{
     Colormap, image_to_tensor, load_image, overlay, preprocess_imagenet, save_png,
 };
 use burn_explainable::{
-    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline, Probe, Saliency, ScoreCam,
-    Smooth, Targets, Tta,
+    AttentionRollout, Cam, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline,
+    Probe, Saliency, ScoreCam, Smooth, Targets, Tta,
 };
 use image::imageops::FilterType;
 
-type Method = Box<dyn Explainer<ResNet, 4>>;
+type Method<M> = Box<dyn Explainer<M, 4>>;
 type Failure = Box<dyn std::error::Error>;
 
 struct Args {
@@ -110,14 +117,22 @@ fn parse_args() -> Result<Args, Failure> {
 }
 
 /// A method from its name; `smooth:` and `tta:` wrap what follows.
-fn method(spec: &str) -> Result<Method, Failure> {
+/// `grid` is a ViT's patch grid (attention rollout needs it).
+fn method<M: Explainable<4> + 'static>(
+    spec: &str,
+    grid: Option<usize>,
+) -> Result<Method<M>, Failure> {
     if let Some(inner) = spec.strip_prefix("smooth:") {
-        return Ok(Box::new(Smooth::new(method(inner)?)));
+        return Ok(Box::new(Smooth::new(method(inner, grid)?)));
     }
     if let Some(inner) = spec.strip_prefix("tta:") {
-        return Ok(Box::new(Tta::new(method(inner)?)));
+        return Ok(Box::new(Tta::new(method(inner, grid)?)));
     }
     Ok(match spec {
+        "rollout" => match grid {
+            Some(g) => Box::new(AttentionRollout::new(vec![g, g])),
+            None => return Err("rollout needs a transformer (--arch vit_…)".into()),
+        },
         "gradcam" => Box::new(GradCam::new()),
         "gradcam++" => Box::new(GradCamPlusPlus::new()),
         "scorecam" => Box::new(ScoreCam::new()),
@@ -146,6 +161,25 @@ fn expected_rows(spec: &str, units: usize, channels: usize) -> usize {
     }
 }
 
+fn vit_tap(layer: Option<&str>, layers: usize) -> Result<VitTap, Failure> {
+    let block = |i: &str| -> Result<usize, Failure> {
+        let i: usize = i.parse()?;
+        if i >= layers {
+            return Err(format!("the ViT has blocks 0..{layers}, not {i}").into());
+        }
+        Ok(i)
+    };
+    Ok(match layer {
+        None => VitTap::Ln1(layers - 1),
+        Some("norm") => VitTap::Norm,
+        Some(l) => match l.split_once(':') {
+            Some(("ln1", i)) => VitTap::Ln1(block(i)?),
+            Some(("block", i)) => VitTap::Output(block(i)?),
+            _ => return Err(format!("unknown ViT layer {l} (ln1:I, block:I, norm)").into()),
+        },
+    })
+}
+
 fn tap(layer: &str) -> Result<ResNetTap, Failure> {
     Ok(match layer {
         "stem" => ResNetTap::Stem,
@@ -167,23 +201,25 @@ fn targets(spec: &str) -> Result<Targets, Failure> {
 fn main() -> Result<(), Failure> {
     let args = parse_args()?;
     let device = burn_explainable::backends::device(&args.backend)?;
-    let explainer = method(&args.method)?;
     let targets = targets(&args.target)?;
+    if args.arch.starts_with("vit") {
+        let Some(weights) = &args.weights else {
+            return Err("--arch vit_… needs --weights (a torchvision ViT checkpoint)".into());
+        };
+        let config = VitConfig::from_name(&args.arch, args.classes)?;
+        let model = Vit::load(&config, weights, &device)?;
+        let tap = vit_tap(args.layer.as_deref(), model.encoder.layers.len())?;
+        let explainer = method(&args.method, Some(model.grid()))?;
+        let inputs = imagenet_inputs(&args, &device)?;
+        return explain(&args, &model, tap, explainer, &targets, None, inputs);
+    }
 
     // The model, the class names, and the inputs with their display images.
     let (model, names, inputs) = match &args.weights {
         Some(weights) => {
             let config = ResNetConfig::from_name(&args.arch, args.classes)?;
             let model = ResNet::load(&config, weights, &device)?;
-            if args.images.is_empty() {
-                return Err("--weights needs at least one --image".into());
-            }
-            let mut inputs = Vec::new();
-            for path in &args.images {
-                let (x, shown) = preprocess_imagenet(&load_image(path)?, 256, 224, &device)?;
-                inputs.push((path.clone(), x, shown));
-            }
-            (model, None, inputs)
+            (model, None, imagenet_inputs(&args, &device)?)
         }
         None => {
             let model = shapes_resnet(&device)?;
@@ -216,11 +252,49 @@ fn main() -> Result<(), Failure> {
         "layer3"
     };
     let layer = args.layer.as_deref().unwrap_or(default_layer);
+    let explainer = method(&args.method, None)?;
+    explain(
+        &args,
+        &model,
+        tap(layer)?,
+        explainer,
+        &targets,
+        names,
+        inputs,
+    )
+}
+
+/// An image file's path, the model input `[1, 3, H, W]` and the image shown.
+type Input = (PathBuf, Tensor<4>, image::RgbImage);
+
+/// The `--image` files with torchvision's ImageNet preprocessing.
+fn imagenet_inputs(args: &Args, device: &Device) -> Result<Vec<Input>, Failure> {
+    if args.images.is_empty() {
+        return Err("--weights needs at least one --image".into());
+    }
+    let mut inputs = Vec::new();
+    for path in &args.images {
+        let (x, shown) = preprocess_imagenet(&load_image(path)?, 256, 224, device)?;
+        inputs.push((path.clone(), x, shown));
+    }
+    Ok(inputs)
+}
+
+/// Explains every input at `tap` and writes the overlays.
+fn explain<M: Explainable<4> + Module>(
+    args: &Args,
+    model: &M,
+    tap: M::Tap,
+    explainer: Method<M>,
+    targets: &Targets,
+    names: Option<&[&str]>,
+    inputs: Vec<Input>,
+) -> Result<(), Failure> {
     let name = |c: usize| names.map_or(format!("class {c}"), |n| n[c].to_string());
 
     let rows = Arc::new(AtomicUsize::new(0));
     let seen = rows.clone();
-    let probe = Probe::new(&model).at(tap(layer)?).on_pass(move |n| {
+    let probe = Probe::new(model).at(tap).on_pass(move |n| {
         seen.fetch_add(n, Ordering::Relaxed);
     });
     let out_dir = match &args.out {
@@ -268,7 +342,7 @@ fn main() -> Result<(), Failure> {
                 support::progress(total, total);
                 eprintln!();
             });
-            let e = Pipeline::new(&explainer).run(&probe, x, &targets);
+            let e = Pipeline::new(&explainer).run(&probe, x, targets);
             done.store(true, Ordering::Relaxed);
             bar.join().expect("progress thread");
             e

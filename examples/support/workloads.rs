@@ -6,9 +6,10 @@
 
 use burn::prelude::*;
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
+use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
 use burn_explainable::{
-    Cam, Explainer, FullGrad, GradCam, GradCamPlusPlus, Probe, Saliency, ScoreCam, Smooth, Targets,
-    Tta,
+    Cam, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Probe, Saliency, ScoreCam,
+    Smooth, Targets, Tta,
 };
 
 /// The device of a backend name (`flex`, `ndarray`, `wgpu`, `cuda`), when
@@ -34,8 +35,9 @@ pub enum Work {
     Method(&'static str),
 }
 
-/// The explainers by name. The CAM family explains `layer4`.
-pub fn method(name: &str) -> Box<dyn Explainer<ResNet, 4>> {
+/// The explainers by name, on any model. The CAM family explains the
+/// setup's tap (`layer4` of a ResNet, the last block's `ln_1` of a ViT).
+pub fn method<M: Explainable<4> + 'static>(name: &str) -> Box<dyn Explainer<M, 4>> {
     match name {
         "cam" => Box::new(Cam::new()),
         "gradcam" => Box::new(GradCam::new()),
@@ -61,20 +63,33 @@ pub fn method(name: &str) -> Box<dyn Explainer<ResNet, 4>> {
     }
 }
 
+/// Whether a method applies to a model: CAM needs a pooling head and
+/// FullGrad bias points, which a ViT has not.
+pub fn applies(model: &str, method: &str) -> bool {
+    !(model.starts_with("vit") && matches!(method, "cam" | "fullgrad"))
+}
+
 /// Score-CAM's masked inputs per forward pass.
 pub const SCORECAM_CHUNK: usize = 64;
+
+/// A probed model of either family.
+pub enum Net {
+    ResNet(Probe<ResNet, 4>),
+    Vit(Probe<Vit, 4>),
+}
 
 /// A model, an input batch and the targets.
 pub struct Setup {
     pub model_name: &'static str,
-    pub probe: Probe<ResNet, 4>,
+    pub net: Net,
     pub x: Tensor<4>,
     pub targets: Targets,
 }
 
 impl Setup {
-    /// `resnet18` or `resnet50` (random weights, 1000 classes), `batch`
-    /// images of `size`², `units` top-k targets per image.
+    /// `resnet18`, `resnet50` or `vit_b_16` (ViT-B/16 at `size`²; random
+    /// weights, 1000 classes), `batch` images of `size`², `units` top-k
+    /// targets per image.
     pub fn new(
         model_name: &'static str,
         batch: usize,
@@ -82,9 +97,18 @@ impl Setup {
         units: usize,
         device: &Device,
     ) -> Self {
-        let config = ResNetConfig::from_name(model_name, 1000).expect("known ResNet");
         device.seed(7);
-        let model = config.init(device).expect("valid ResNet configuration");
+        let net = if model_name.starts_with("vit") {
+            let mut config = VitConfig::from_name(model_name, 1000).expect("known ViT");
+            config.image_size = size;
+            let model = config.init(device).expect("valid ViT configuration");
+            let last = model.encoder.layers.len() - 1;
+            Net::Vit(Probe::new(&model).at(VitTap::Ln1(last)))
+        } else {
+            let config = ResNetConfig::from_name(model_name, 1000).expect("known ResNet");
+            let model = config.init(device).expect("valid ResNet configuration");
+            Net::ResNet(Probe::new(&model).at(ResNetTap::Layer4))
+        };
         let x = Tensor::<4>::random(
             [batch, 3, size, size],
             burn::tensor::Distribution::Normal(0.0, 1.0),
@@ -92,7 +116,7 @@ impl Setup {
         );
         Self {
             model_name,
-            probe: Probe::new(&model).at(ResNetTap::Layer4),
+            net,
             x,
             targets: Targets::top_k(units),
         }
@@ -100,58 +124,65 @@ impl Setup {
 
     /// Runs `work` once, reading the result back.
     pub fn run(&self, work: &Work) {
-        match work {
-            Work::Forward => {
-                let _ = self
-                    .probe
-                    .forward(self.x.clone())
-                    .unwrap()
-                    .flat()
-                    .into_data();
-            }
-            Work::BackwardToTap => {
-                let g = self
-                    .probe
-                    .tap_gradients(self.x.clone(), &self.targets, 64)
-                    .unwrap();
-                let _ = g.gradients.into_data();
-            }
-            Work::BackwardToInput => {
-                let x = self.x.clone().autodiff().require_grad();
-                let logits = self.probe.model().forward(x.clone());
-                let grads = logits.sum().backward();
-                let _ = x.grad(&grads).expect("input gradient").into_data();
-            }
-            Work::MaskedForwards { rows, chunk } => {
-                let [_, c, h, w] = self.x.dims();
-                let masked = Tensor::<4>::ones([*chunk, c, h, w], &self.x.device());
-                let mut left = *rows;
-                while left > 0 {
-                    let n = left.min(*chunk);
-                    let _ = self
-                        .probe
-                        .forward(masked.clone().narrow(0, 0, n))
-                        .unwrap()
-                        .flat()
-                        .into_data();
-                    left -= n;
-                }
-            }
-            Work::Method(name) => {
-                let e = method(name)
-                    .explain(&self.probe, self.x.clone(), &self.targets)
-                    .unwrap();
-                let _ = e.maps.into_data();
-            }
+        match &self.net {
+            Net::ResNet(p) => run_on(p, |x| p.model().forward(x), &self.x, &self.targets, work),
+            Net::Vit(p) => run_on(p, |x| p.model().forward(x), &self.x, &self.targets, work),
         }
     }
 
     /// Channels at the tap (`layer4`).
     pub fn tap_channels(&self) -> usize {
-        let (_, a) = self
-            .probe
-            .activations(self.x.clone().narrow(0, 0, 1))
-            .unwrap();
+        let x = self.x.clone().narrow(0, 0, 1);
+        let a = match &self.net {
+            Net::ResNet(p) => p.activations(x).unwrap().1,
+            Net::Vit(p) => p.activations(x).unwrap().1,
+        };
         a.dims()[1]
+    }
+}
+
+/// Runs `work` on one probed model; `forward` is its plain forward pass
+/// (for the backward-to-input baseline).
+fn run_on<M: Explainable<4> + 'static>(
+    probe: &Probe<M, 4>,
+    forward: impl Fn(Tensor<4>) -> Tensor<2>,
+    x: &Tensor<4>,
+    targets: &Targets,
+    work: &Work,
+) {
+    match work {
+        Work::Forward => {
+            let _ = probe.forward(x.clone()).unwrap().flat().into_data();
+        }
+        Work::BackwardToTap => {
+            let g = probe.tap_gradients(x.clone(), targets, 64).unwrap();
+            let _ = g.gradients.into_data();
+        }
+        Work::BackwardToInput => {
+            let x = x.clone().autodiff().require_grad();
+            let logits = forward(x.clone());
+            let grads = logits.sum().backward();
+            let _ = x.grad(&grads).expect("input gradient").into_data();
+        }
+        Work::MaskedForwards { rows, chunk } => {
+            let [_, c, h, w] = x.dims();
+            let masked = Tensor::<4>::ones([*chunk, c, h, w], &x.device());
+            let mut left = *rows;
+            while left > 0 {
+                let n = left.min(*chunk);
+                let _ = probe
+                    .forward(masked.clone().narrow(0, 0, n))
+                    .unwrap()
+                    .flat()
+                    .into_data();
+                left -= n;
+            }
+        }
+        Work::Method(name) => {
+            let e = method::<M>(name)
+                .explain(probe, x.clone(), targets)
+                .unwrap();
+            let _ = e.maps.into_data();
+        }
     }
 }
