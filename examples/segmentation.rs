@@ -5,19 +5,25 @@
 //! encoder features reach the decoder around it), and at the last decoder
 //! stage, a cut. Writes overlays to `target/segmentation/` (or `--out DIR`).
 //!
+//! The trained weights are written in PyTorch's layout (`unet.safetensors`
+//! in the output folder, loadable by the matching PyTorch module) and read
+//! back with `weights::TorchWeights`, the loader for your own PyTorch
+//! checkpoints; `--weights FILE` skips training and explains that file.
+//!
 //! ```text
-//! cargo run --release --example segmentation [-- --out DIR --steps 300]
+//! cargo run --release --example segmentation [-- --out DIR --steps 300 --weights FILE]
 //! ```
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn_explainable::demo::{SHAPE_CLASSES, shapes};
 use burn_explainable::models::unet::{UNet, UNetConfig, UNetTap};
 use burn_explainable::vis::{Colormap, overlay, save_png, tensor_to_image};
-use burn_explainable::{GradCam, Pipeline, Probe, Targets};
+use burn_explainable::weights::{TorchWeights, save_safetensors};
+use burn_explainable::{Explainable, GradCam, Pipeline, Probe, Targets};
 use image::imageops::{FilterType, resize};
 
 const SIZE: usize = 48;
@@ -44,21 +50,46 @@ fn per_pixel(out: Tensor<4>) -> Tensor<2> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut steps = 300;
     let mut out = PathBuf::from("target/segmentation");
+    let mut weights: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--steps" => steps = args.next().ok_or("--steps needs a value")?.parse()?,
             "--out" => out = args.next().ok_or("--out needs a value")?.into(),
+            "--weights" => weights = Some(args.next().ok_or("--weights needs a value")?.into()),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     let device = Device::flex();
     device.seed(7);
-    let ad = device.clone().autodiff();
+    std::fs::create_dir_all(&out)?;
     let classes = 1 + SHAPE_CLASSES.len();
-    let model = UNetConfig::new(3, classes)
-        .with_widths([8, 16, 32])
-        .init(&ad);
+    let config = UNetConfig::new(3, classes).with_widths([8, 16, 32]);
+    let file = match weights {
+        Some(file) => file,
+        None => {
+            let trained = train_unet(&config, steps, &device)?;
+            let file = out.join("unet.safetensors");
+            save_safetensors(&trained, &file, &[])?;
+            file
+        }
+    };
+    // Any PyTorch state dict of this architecture loads the same way.
+    let model = TorchWeights::file(&file)
+        .load(config.init(&device))?
+        .valid();
+    println!("explaining the U-Net in {}", file.display());
+    explain(&model, classes, &out, &device)
+}
+
+/// Trains a U-Net of shape `config` for `steps` Adam steps on fresh images.
+fn train_unet(
+    config: &UNetConfig,
+    steps: usize,
+    device: &Device,
+) -> Result<UNet, Box<dyn std::error::Error>> {
+    let ad = device.clone().autodiff();
+    let model = config.init(&ad);
     println!("training a U-Net on {BATCH} fresh {SIZE}×{SIZE} images per step, {steps} steps");
     let started = std::time::Instant::now();
     let model = support::train::train(
@@ -78,9 +109,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )
     .valid();
+    Ok(model)
+}
 
+/// Predicts four fresh images, explains each one's predicted class over
+/// its predicted region at two taps, writes the overlays.
+fn explain(
+    model: &UNet,
+    classes: usize,
+    out: &Path,
+    device: &Device,
+) -> Result<(), Box<dyn std::error::Error>> {
     // Four fresh images: predicted class maps, then what made them.
-    let test = shapes(4, SIZE, 99, &device)?;
+    let test = shapes(4, SIZE, 99, device)?;
     let truth = pixel_labels(test.masks.clone(), &test.labels);
     let predicted = model.forward(test.images.clone()).argmax(1); // [B, 1, H, W]
     let predicted: Vec<i64> = predicted.into_data().convert::<i64>().try_into_vec()?;
@@ -117,11 +158,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let targets = Targets::segmentation(
         TensorData::new(categories.clone(), [4, 1]),
-        Tensor::<4>::from_data(TensorData::new(masks, [4, 1, SIZE, SIZE]), &device),
+        Tensor::<4>::from_data(TensorData::new(masks, [4, 1, SIZE, SIZE]), device),
     );
 
-    std::fs::create_dir_all(&out)?;
-    let probe = Probe::new(&model);
+    let probe = Probe::new(model);
     for (name, tap) in [("bottleneck", UNetTap::Bottleneck), ("dec1", UNetTap::Dec1)] {
         let e = Pipeline::new(GradCam::new()).run(
             &probe.clone().at(tap),
@@ -161,7 +201,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         println!(
             "Grad-CAM at {name:<10} ({}): share of the map on the true shape: {}",
-            if model_is_cut(&probe, tap) {
+            if model.is_cut(tap) {
                 "a cut"
             } else {
                 "not a cut"
@@ -171,9 +211,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("overlays written to {}", out.display());
     Ok(())
-}
-
-fn model_is_cut(probe: &Probe<UNet, 4>, tap: UNetTap) -> bool {
-    use burn_explainable::Explainable;
-    probe.model().is_cut(tap)
 }

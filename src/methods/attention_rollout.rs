@@ -206,4 +206,34 @@ mod tests {
             assert!((v - expected).abs() < 1e-6, "{r:?}");
         }
     }
+
+    #[test]
+    fn heads_fuse_by_mean_max_or_min_and_layers_multiply_later_on_the_left() {
+        let device = Device::flex();
+        // Two tokens, two heads: head 0 attends to itself, head 1 to the
+        // other token.
+        let one = Tensor::<4>::from_floats(
+            [[[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]]],
+            &device,
+        );
+        let read =
+            |t: Tensor<3>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().unwrap() };
+        // Mean: [[.5, .5], [.5, .5]] + I, renormalised: [[.75, .25], [.25, .75]].
+        let mean = read(rollout_matrix(std::slice::from_ref(&one), HeadFusion::Mean).unwrap());
+        // Max: all ones + I → [[2, 1], [1, 2]] / 3. Min: zeros + I → I.
+        let max = read(rollout_matrix(std::slice::from_ref(&one), HeadFusion::Max).unwrap());
+        let min = read(rollout_matrix(std::slice::from_ref(&one), HeadFusion::Min).unwrap());
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(&mean, &[0.75, 0.25, 0.25, 0.75]), "{mean:?}");
+        assert!(
+            close(&max, &[2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 2.0 / 3.0]),
+            "{max:?}"
+        );
+        assert!(close(&min, &[1.0, 0.0, 0.0, 1.0]), "{min:?}");
+        // Two layers: the second (all attention on token 1) left of the first.
+        let to_second = Tensor::<4>::from_floats([[[[0.0, 1.0], [0.0, 1.0]]]], &device);
+        let two = read(rollout_matrix(&[one, to_second], HeadFusion::Mean).unwrap());
+        // Â_2 = [[.5, .5], [0, 1]]; R = Â_2 · Â_1 = [[.5, .5], [.25, .75]].
+        assert!(close(&two, &[0.5, 0.5, 0.25, 0.75]), "{two:?}");
+    }
 }
