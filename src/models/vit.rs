@@ -4,7 +4,7 @@
 //! exact-GELU MLP, a final LayerNorm and a linear head on the class token.
 //!
 //! The module tree follows torchvision's key names, so its state dicts load
-//! with [`Vit::load`] (feature `pytorch`): `encoder.layers.encoder_layer_{i}`
+//! with `Vit::load` (feature `pytorch`): `encoder.layers.encoder_layer_{i}`
 //! maps to the `i`-th block and `mlp.0` / `mlp.3` (or the legacy
 //! `mlp.linear_1` / `mlp.linear_2`) to the MLP's two layers.
 //!
@@ -19,7 +19,7 @@
 //! norm are. FullGrad is not defined here: the model reports no bias points
 //! (LayerNorm and linear biases enter token-wise, not as the per-channel
 //! biases of a convolution), and FullGrad says so with
-//! [`Error::NoBiasPoints`](crate::Error::NoBiasPoints).
+//! [`Error::NoBiasPoints`].
 //!
 //! ```
 //! use burn::prelude::*;
