@@ -1,4 +1,4 @@
-//! The `explain` driver: batching, post-processing and resizing.
+//! The pipeline: batching, post-processing and resizing.
 
 use burn::prelude::*;
 

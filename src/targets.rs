@@ -213,9 +213,10 @@ impl Targets {
     /// `SemanticSegmentationTarget`), for an output `[B, C, ...spatial]` of
     /// any spatial rank.
     ///
-    /// `categories` is `[B, N]` (integer data); `masks` is `[B, N, ...spatial]`
-    /// (one mask per category) or `[N, ...spatial]` when every sample shares
-    /// them (then `categories` may be `[N]`). Masks may be weights, not only 0/1.
+    /// `categories` is `[B, N]` (integer data) with masks `[B, N, ...spatial]`
+    /// (one mask per category), or `[N]` for every sample with masks
+    /// `[N, ...spatial]` shared by every sample. Masks may be weights, not
+    /// only 0/1.
     ///
     /// ```
     /// use burn::prelude::*;

@@ -28,6 +28,38 @@ const RAW: f32 = 1e-4;
 /// pytorch-grad-cam's final maps, in [0, 1]: absolute.
 const PGC: f32 = 1e-4;
 
+/// The tolerances of the gradient-based arrays of one model.
+#[derive(Clone, Copy)]
+struct Tol {
+    /// Gradients, weights and raw maps: relative to the largest magnitude.
+    raw: f32,
+    /// pytorch-grad-cam's maps: absolute.
+    pgc: f32,
+}
+
+/// The fixture README's tolerances.
+const DEFAULT: Tol = Tol { raw: RAW, pgc: PGC };
+
+/// The ViT's gradient-based arrays off flex. Its forward pass (logits,
+/// tokens, attention, rollout) stays within 1e-6 of PyTorch on every
+/// backend and its gradients within 1e-4 on flex, but on wgpu (Mesa's
+/// lavapipe) the backward pass through the attention softmax, LayerNorm
+/// and GELU of three blocks drifts further: measured 1.2e-4 (gradient at
+/// ln_1) to 4.1e-4 (raw Grad-CAM++ map, whose α amplifies it, see the
+/// fixture README) relative, 2.4e-4 for the input gradient, and 5.9e-4
+/// absolute on pytorch-grad-cam's Grad-CAM++ map. Every other model's
+/// arrays stay within the default tolerances on every backend.
+fn vit_tol() -> Tol {
+    if common::backend_name() == "flex" {
+        DEFAULT
+    } else {
+        Tol {
+            raw: 1e-3,
+            pgc: 1e-3,
+        }
+    }
+}
+
 fn models(file: &str) -> Npz {
     Npz::open(fixtures_dir().join("models").join(file))
 }
@@ -86,8 +118,10 @@ fn check_tap<M: Explainable<4>>(
     probe: &Probe<M, 4>,
     x: &Tensor<4>,
     targets: &Targets,
+    tol: Tol,
 ) {
     let device = x.device();
+    let (raw, pgc) = (tol.raw, tol.pgc);
     let k = |name: &str| format!("{prefix}{name}.{key}");
     let batch = x.dims()[0];
     let t = probe.tap_gradients(x.clone(), targets, 64).unwrap();
@@ -101,14 +135,14 @@ fn check_tap<M: Explainable<4>>(
         &act,
         t.activation.clone(),
         r.tensor::<4>(&act, &device),
-        RAW,
+        raw,
     );
     let g: Tensor<5> = per_unit(t.gradients.clone(), batch);
     assert_close(
         &k("grad"),
         g.clone(),
         r.tensor::<5>(&k("grad"), &device),
-        RAW,
+        raw,
     );
     let [b, n, c, h, w] = g.dims();
     let g4 = g.reshape([b, n, c, h * w]);
@@ -116,14 +150,14 @@ fn check_tap<M: Explainable<4>>(
         &k("gradcam_weights"),
         grad_cam_weights(g4.clone()),
         r.tensor::<3>(&k("gradcam_weights"), &device),
-        RAW,
+        raw,
     );
     let a3 = t.activation.clone().reshape([b, c, h * w]);
     assert_close(
         &k("gradcampp_weights"),
         grad_cam_plus_plus_weights(a3, g4, 1e-6),
         r.tensor::<3>(&k("gradcampp_weights"), &device),
-        RAW,
+        raw,
     );
     let cam = GradCam::new();
     let campp = GradCamPlusPlus::new().with_epsilon(1e-6);
@@ -131,13 +165,13 @@ fn check_tap<M: Explainable<4>>(
         &k("raw_gradcam"),
         cam.explain(probe, x.clone(), targets).unwrap().maps,
         r.tensor::<4>(&k("raw_gradcam"), &device),
-        RAW,
+        raw,
     );
     assert_close(
         &k("raw_gradcampp"),
         campp.explain(probe, x.clone(), targets).unwrap().maps,
         r.tensor::<4>(&k("raw_gradcampp"), &device),
-        RAW,
+        raw,
     );
     assert_abs(
         &k("pgc_gradcam"),
@@ -146,7 +180,7 @@ fn check_tap<M: Explainable<4>>(
             .unwrap()
             .maps,
         r.tensor::<4>(&k("pgc_gradcam"), &device),
-        PGC,
+        pgc,
     );
     assert_abs(
         &k("pgc_gradcampp"),
@@ -155,7 +189,7 @@ fn check_tap<M: Explainable<4>>(
             .unwrap()
             .maps,
         r.tensor::<4>(&k("pgc_gradcampp"), &device),
-        PGC,
+        pgc,
     );
 }
 
@@ -166,6 +200,7 @@ fn check_input_gradients<M: Explainable<4>>(
     probe: &Probe<M, 4>,
     x: &Tensor<4>,
     targets: &Targets,
+    tol: Tol,
 ) {
     let device = x.device();
     let g = probe.input_gradients(x.clone(), targets, 2, false).unwrap();
@@ -177,7 +212,7 @@ fn check_input_gradients<M: Explainable<4>>(
         &key,
         per_unit::<4, 5>(g.gradients, batch),
         r.tensor::<5>(&key, &device),
-        RAW,
+        tol.raw,
     );
 }
 
@@ -208,9 +243,9 @@ fn unet_segmentation_targets_at_a_skip_bypassed_tap_and_at_a_cut() {
     let probe = Probe::new(&model);
     let output: Tensor<4> = probe.forward(x.clone()).unwrap().tensor().unwrap();
     assert_close("output", output, r.tensor::<4>("output", &device), RAW);
-    check_input_gradients(&r, "", &probe, &x, &targets);
+    check_input_gradients(&r, "", &probe, &x, &targets, DEFAULT);
     for (key, tap) in [("bottleneck", UNetTap::Bottleneck), ("dec1", UNetTap::Dec1)] {
-        check_tap(&r, "", key, &probe.clone().at(tap), &x, &targets);
+        check_tap(&r, "", key, &probe.clone().at(tap), &x, &targets, DEFAULT);
     }
     assert_abs(
         "pgc_fullgrad",
@@ -279,8 +314,16 @@ fn regressor_increase_and_decrease() {
     let probe = Probe::new(&model);
     let output = probe.forward(x.clone()).unwrap().flat();
     assert_close("output", output, r.tensor::<2>("output", &device), RAW);
-    check_input_gradients(&r, "", &probe, &x, &targets);
-    check_tap(&r, "", "block3", &probe.clone().at(Block3), &x, &targets);
+    check_input_gradients(&r, "", &probe, &x, &targets, DEFAULT);
+    check_tap(
+        &r,
+        "",
+        "block3",
+        &probe.clone().at(Block3),
+        &x,
+        &targets,
+        DEFAULT,
+    );
     assert_abs(
         "pgc_fullgrad",
         Pipeline::new(FullGrad::pytorch_grad_cam())
@@ -318,7 +361,7 @@ fn resnet18_softmax_targets() {
     let probe = Probe::new(&model);
     let logits = probe.forward(x.clone()).unwrap().flat();
     assert_close("logits", logits, r.tensor::<2>("logits", &device), RAW);
-    check_input_gradients(&r, "softmax.", &probe, &x, &targets);
+    check_input_gradients(&r, "softmax.", &probe, &x, &targets, DEFAULT);
     check_tap(
         &r,
         "softmax.",
@@ -326,6 +369,7 @@ fn resnet18_softmax_targets() {
         &probe.at(ResNetTap::Layer4),
         &x,
         &targets,
+        DEFAULT,
     );
 }
 
@@ -364,7 +408,7 @@ fn resnet18_similarity_to_concepts() {
         RAW,
     );
     let targets = Targets::similarity(r.tensor::<3>("similarity.concepts", &device));
-    check_input_gradients(&r, "similarity.", &probe, &x, &targets);
+    check_input_gradients(&r, "similarity.", &probe, &x, &targets, DEFAULT);
     check_tap(
         &r,
         "similarity.",
@@ -372,6 +416,7 @@ fn resnet18_similarity_to_concepts() {
         &probe.at(ResNetTap::Layer4),
         &x,
         &targets,
+        DEFAULT,
     );
 }
 
@@ -491,7 +536,7 @@ fn vit_tokens_attention_rollout_and_grad_cam_at_ln_1() {
     }
     // Grad-CAM and Grad-CAM++ at the last block's ln_1 (not a cut), two
     // units per sample, and the input gradients.
-    check_input_gradients(&r, "", &probe, &x, &targets);
+    check_input_gradients(&r, "", &probe, &x, &targets, vit_tol());
     let key = format!("encoder.layers.encoder_layer_{}.ln_1", layers - 1);
     check_tap(
         &r,
@@ -500,5 +545,6 @@ fn vit_tokens_attention_rollout_and_grad_cam_at_ln_1() {
         &probe.at(VitTap::Ln1(layers - 1)),
         &x,
         &targets,
+        vit_tol(),
     );
 }

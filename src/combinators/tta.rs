@@ -20,7 +20,9 @@ use crate::tensor_ops::check_not_empty;
 /// resized back to the input size; the mean divides by the number of passes
 /// run, `(scales + 1) · (1 + flip)` (keras-explainable divides by
 /// `scales · (1 + flip)`, a bug). Every pass explains the units the first
-/// (plain) pass explained.
+/// (plain) pass explained. Segmentation targets follow the output's
+/// pixels: each pass flips their masks and resizes them (linearly) with the
+/// input, so the output must have the input's spatial axes.
 ///
 /// # Shapes
 /// - input: `[B, C, ...spatial]`
