@@ -229,12 +229,11 @@ impl Targets {
     /// # let _ = t;
     /// ```
     pub fn segmentation<const R: usize>(categories: TensorData, masks: Tensor<R>) -> Self {
-        let mut t = Self::from_data(categories.clone());
         let dims = masks.dims();
-        let cats = categories.shape().to_vec();
-        let shared = cats.len() == 1;
-        if shared {
-            t = Self::each(Self::from_data(categories).indices_or_empty());
+        let shared = categories.shape().len() == 1;
+        let mut t = Self::from_data(categories);
+        if shared && let Units::Indices { indices, .. } = &t.units {
+            t.units = Units::Each(indices.clone());
         }
         // `[B, N, ...spatial]`, or `[N, ...spatial]` shared.
         let lead = if shared { 1 } else { 2 };
@@ -363,14 +362,6 @@ impl Targets {
         }
         self.signs = Some(Signs { values, shape });
         self
-    }
-
-    fn indices_or_empty(&self) -> Vec<i64> {
-        match &self.units {
-            Units::Indices { indices, .. } => indices.clone(),
-            Units::Each(u) => u.clone(),
-            _ => vec![],
-        }
     }
 
     /// The targets of samples `start..start + len` of a batch: the matching
@@ -749,6 +740,13 @@ impl Resolved {
         let samples: Vec<usize> = (0..batch).flat_map(|b| std::iter::repeat_n(b, n)).collect();
         let cols: Vec<usize> = (0..batch).flat_map(|_| columns.clone()).collect();
         Ok(self.scores(output, &samples, &cols, 1)?.reshape([batch, n]))
+    }
+
+    /// Every unit's score for each sample of a plain forward pass (`output`
+    /// of `B` rows, row `b` sample `b`): `[B, N]`.
+    pub fn sample_scores(&self, output: &Output) -> Result<Tensor<2>> {
+        let samples: Vec<usize> = (0..output.rows()).collect();
+        self.scores_all(output, &samples)
     }
 
     /// Every unit's score for each row of `output`, row `r` a copy of sample

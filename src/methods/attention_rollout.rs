@@ -168,9 +168,8 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for AttentionRollout {
         shape[1] = n;
         shape[2..].copy_from_slice(&self.grid);
         let maps = row.expand([batch, n, cells]).reshape(shape);
-        let samples: Vec<usize> = (0..batch).collect();
         Ok(Explanation::new(
-            resolved.scores_all(&output, &samples)?,
+            resolved.sample_scores(&output)?,
             resolved.tensor(&maps.device()),
             maps,
         ))

@@ -102,9 +102,8 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Cam {
             weights = weights * signs.unsqueeze_dim::<3>(2);
         }
         let maps = weighted_sum(activation, weights);
-        let samples: Vec<usize> = (0..resolved.batch).collect();
         Ok(Explanation {
-            scores: resolved.scores_all(&output, &samples)?,
+            scores: resolved.sample_scores(&output)?,
             indices,
             maps,
         })

@@ -117,9 +117,8 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
             .swap_dims(1, 2);
         let maps = unflatten_spatial(weights.matmul(flat_masks), &dims[2..]);
         let indices = resolved.tensor(&device);
-        let all: Vec<usize> = (0..batch).collect();
         Ok(Explanation {
-            scores: resolved.scores_all(&output, &all)?,
+            scores: resolved.sample_scores(&output)?,
             indices,
             maps,
         })
