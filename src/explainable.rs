@@ -244,7 +244,6 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
             grid.len() + 2 == D && prefix + cells == length,
             "tap_tokens: grid {grid:?} after {prefix} prefix tokens does not fit {length} tokens on a rank-{D} input"
         );
-        let head = tokens.clone().narrow(1, 0, prefix);
         let mut shape = [0; D];
         shape[0] = batch;
         shape[1] = channels;
@@ -265,7 +264,8 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
             return body;
         }
         // The prefix is a constant of the differentiated part.
-        let head = repeat_each(head.detach().without_autodiff(), rows / batch).autodiff();
+        let head = tokens.narrow(1, 0, prefix).detach().without_autodiff();
+        let head = repeat_each(head, rows / batch).autodiff();
         Tensor::cat(vec![head, body], 1)
     }
 
