@@ -137,6 +137,9 @@ pub(crate) enum Mode<T> {
     /// Record the activation at the tap, then continue with an autodiff leaf
     /// holding `repeat` copies of each sample (sample-major).
     Leaf(T, usize),
+    /// Continue with the trace's replacement instead of the activation at
+    /// the tap (its rows may differ from the input's at a cut).
+    Replace(T),
     /// Add a zero autodiff leaf at every bias point.
     Biases,
     /// Record every attention map.
@@ -159,6 +162,7 @@ pub struct Trace<T, const D: usize> {
     hits: usize,
     pub(crate) activation: Option<Tensor<D>>,
     pub(crate) leaf: Option<Tensor<D>>,
+    pub(crate) replacement: Option<Tensor<D>>,
     pub(crate) biases: Vec<BiasPoint<D>>,
     pub(crate) attention: Vec<Tensor<4>>,
 }
@@ -180,6 +184,7 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
             hits: 0,
             activation: None,
             leaf: None,
+            replacement: None,
             biases: Vec::new(),
             attention: Vec::new(),
         }
@@ -207,6 +212,10 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
                 self.leaf = Some(leaf.clone());
                 leaf
             }
+            Mode::Replace(tap) if tap == point => {
+                self.hits += 1;
+                self.replacement.take().unwrap_or(activation)
+            }
             _ => activation,
         }
     }
@@ -232,7 +241,7 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
     ) -> Tensor<3> {
         let (capture, leaf) = match self.mode {
             Mode::Capture(tap) => (tap == point, false),
-            Mode::Leaf(tap, _) => (false, tap == point),
+            Mode::Leaf(tap, _) | Mode::Replace(tap) => (false, tap == point),
             _ => (false, false),
         };
         if !capture && !leaf {
@@ -265,7 +274,10 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
         }
         // The prefix is a constant of the differentiated part.
         let head = tokens.narrow(1, 0, prefix).detach().without_autodiff();
-        let head = repeat_each(head, rows / batch).autodiff();
+        let mut head = repeat_each(head, rows / batch);
+        if matches!(self.mode, Mode::Leaf(..)) {
+            head = head.autodiff();
+        }
         Tensor::cat(vec![head, body], 1)
     }
 

@@ -84,6 +84,7 @@ pub mod demo;
 mod error;
 mod explainable;
 mod explainer;
+mod linalg;
 pub mod filters;
 pub mod methods;
 pub mod models;
@@ -116,7 +117,8 @@ pub use explainable::{Explainable, Trace};
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
 pub use methods::{
-    AttentionRollout, Cam, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Saliency, ScoreCam,
+    AblationCam, AttentionRollout, Cam, EigenCam, EigenGradCam, FullGrad, GradCam, GradCamElementWise,
+    GradCamPlusPlus, GradientFilter, HiResCam, LayerCam, Saliency, ScoreCam, XGradCam,
 };
 pub use output::Output;
 pub use pipeline::Pipeline;

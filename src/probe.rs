@@ -251,6 +251,27 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         Ok((output, activation))
     }
 
+    /// One forward pass in which the activation at the selected tap is
+    /// replaced by `replacement` (`[R, K, ...spatial_tap]`), for an input
+    /// already checked by the caller, errors naming `caller`. At a cut the
+    /// input may hold fewer rows than the replacement (the layers after the
+    /// tap see only the replacement); elsewhere it must hold `R` rows. No
+    /// autodiff.
+    pub(crate) fn forward_replaced(
+        &self,
+        input: Tensor<D>,
+        replacement: Tensor<D>,
+        caller: &[usize],
+    ) -> Result<Output> {
+        let tap = self.require_tap("this method")?;
+        let rows = replacement.dims()[0];
+        let mut trace = Trace::with_mode(Mode::Replace(tap));
+        trace.replacement = Some(replacement);
+        let output = self.run(input, &mut trace, rows, caller)?;
+        trace.check_reached(tap)?;
+        Ok(output)
+    }
+
     /// One forward pass recording the attention weights the model reports
     /// through [`Trace::attention`], in forward order, each
     /// `[B, heads, queries, keys]`. No autodiff.

@@ -10,9 +10,8 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use burn_explainable::models::resnet::{BlockKind, ResNet, ResNetConfig, ResNetTap};
-use burn_explainable::resize::resize;
 use burn_explainable::{Explainer, GradCam, GradCamPlusPlus, Probe};
-use common::{Npz, assert_close, device, fixtures_dir, values};
+use common::{Npz, assert_close, device, fixtures_dir, pgc_postprocess, values};
 
 /// Forward taps, logits, gradients and raw maps: relative 1e-4 of the
 /// array's max |value| (the fixtures' suggestion).
@@ -85,18 +84,6 @@ fn logits_and_stage_outputs_match_torchvision() {
             );
         }
     }
-}
-
-/// pytorch-grad-cam's `scale_cam_image` pipeline on raw maps `[B, N, h, w]`:
-/// ReLU, per-map `(v − min) / (1e-7 + max)`, bilinear resize (half-pixel),
-/// then the same normalisation again.
-fn pgc_postprocess(raw: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-    fn scale(m: Tensor<4>) -> Tensor<4> {
-        let m = m.clone() - m.min_dims(&[2, 3]);
-        m.clone() / m.max_dims(&[2, 3]).add_scalar(1e-7)
-    }
-    let m = scale(raw.clamp_min(0.0));
-    scale(resize(m, &size).unwrap())
 }
 
 #[test]

@@ -5,7 +5,7 @@ use burn::prelude::*;
 
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation};
-use crate::methods::weighted_sum;
+use crate::methods::weighted_maps;
 use crate::probe::Probe;
 use crate::targets::Targets;
 use crate::tensor_ops::split_units;
@@ -54,6 +54,11 @@ pub struct GradCam {
     /// more memory (the tapped activation is replicated once per unit).
     #[config(default = 64)]
     pub units_per_pass: usize,
+    /// Project `α ⊙ A` on its first principal component instead of summing
+    /// over channels (pytorch-grad-cam's `eigen_smooth`; see
+    /// [`EigenCam`](crate::EigenCam) for the sign rule).
+    #[config(default = false)]
+    pub eigen_smooth: bool,
 }
 
 /// Grad-CAM weights: the spatial mean of the gradients, `[B, N, K, P]` → `[B, N, K]`.
@@ -76,7 +81,7 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for GradCam {
         Ok(Explanation {
             scores: t.scores,
             indices: t.indices,
-            maps: weighted_sum(t.activation, weights),
+            maps: weighted_maps(t.activation, weights, self.eigen_smooth)?,
         })
     }
 }

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation};
-use crate::methods::weighted_sum;
+use crate::methods::weighted_maps;
 use crate::probe::Probe;
 use crate::targets::Targets;
 use crate::tensor_ops::{flatten_spatial, split_units};
@@ -62,6 +62,10 @@ pub struct GradCamPlusPlus {
     /// pytorch-grad-cam).
     #[config(default = 0.0)]
     pub epsilon: f64,
+    /// Project `w ⊙ A` on its first principal component instead of summing
+    /// over channels (pytorch-grad-cam's `eigen_smooth`).
+    #[config(default = false)]
+    pub eigen_smooth: bool,
 }
 
 /// Grad-CAM++ weights from the activation `[B, K, P]` and the gradients
@@ -110,7 +114,7 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for GradCamPlusPlus {
         Ok(Explanation {
             scores: t.scores,
             indices: t.indices,
-            maps: weighted_sum(t.activation, weights),
+            maps: weighted_maps(t.activation, weights, self.eigen_smooth)?,
         })
     }
 }

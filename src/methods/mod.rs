@@ -1,25 +1,40 @@
 //! The explanation methods: one file each, each holding its config, its math
 //! and its unit tests. The shared plumbing is the [`Probe`](crate::Probe).
 
+mod ablation_cam;
 mod attention_rollout;
 mod cam;
+mod eigen_cam;
 mod full_grad;
 mod grad_cam;
+mod grad_cam_element_wise;
 mod grad_cam_plus_plus;
+mod hires_cam;
+mod layer_cam;
 mod saliency;
 mod score_cam;
+mod xgrad_cam;
 
+pub use ablation_cam::{AblationCam, Ablations, ablation_cam_weights};
 pub use attention_rollout::{AttentionRollout, HeadFusion, rollout_matrix};
 pub use cam::{Cam, cam_weights};
+pub use eigen_cam::{EigenCam, EigenGradCam, principal_projection, singular_values};
 pub use full_grad::{ChannelReduction, FullGrad, full_grad_maps};
 pub use grad_cam::{GradCam, grad_cam_weights};
+pub use grad_cam_element_wise::GradCamElementWise;
 pub use grad_cam_plus_plus::{GradCamPlusPlus, grad_cam_plus_plus_weights};
+pub use hires_cam::HiResCam;
+pub use layer_cam::LayerCam;
 pub use saliency::{GradientFilter, ROWS_PER_PASS, Saliency, channel_mean};
 pub use score_cam::{ScoreCam, score_cam_masks};
+pub use xgrad_cam::{XGradCam, xgrad_cam_weights};
 
 use burn::prelude::*;
 
-use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
+use crate::explainable::Explainable;
+use crate::probe::Probe;
+use crate::targets::Targets;
+use crate::tensor_ops::{flatten_spatial, split_units, unflatten_spatial};
 
 /// `maps[b, n] = Σ_k w[b, n, k] · a[b, k]`: the channel-weighted sum every
 /// CAM method ends with.
@@ -33,4 +48,75 @@ pub fn weighted_sum<const D: usize>(activation: Tensor<D>, weights: Tensor<3>) -
     let dims = activation.dims();
     let maps = weights.matmul(flatten_spatial(activation));
     unflatten_spatial(maps, &dims[2..])
+}
+
+/// `Σ_k w[b, n, k] · a[b, k]`, or with `eigen_smooth` the projection of
+/// `w ⊙ a` on its first principal component (pytorch-grad-cam's
+/// `eigen_smooth`, see [`principal_projection`]).
+///
+/// # Shapes
+/// - `activation`: `[B, K, ...spatial]`
+/// - `weights`: `[B, N, K]`
+/// - output: `[B, N, ...spatial]`
+pub(crate) fn weighted_maps<const D: usize>(
+    activation: Tensor<D>,
+    weights: Tensor<3>,
+    eigen_smooth: bool,
+) -> crate::Result<Tensor<D>> {
+    if !eigen_smooth {
+        return Ok(weighted_sum(activation, weights));
+    }
+    let dims = activation.dims();
+    let a = flatten_spatial(activation).unsqueeze_dim::<4>(1);
+    channel_sum(weights.unsqueeze_dim::<4>(3) * a, &dims[2..], true)
+}
+
+/// Per-position channel terms `[B, N, K, P]` summed over the channels, or
+/// projected on their first principal component with `eigen_smooth`,
+/// reshaped to `[B, N, ...spatial]`.
+pub(crate) fn channel_sum<const D: usize>(
+    terms: Tensor<4>,
+    spatial: &[usize],
+    eigen_smooth: bool,
+) -> crate::Result<Tensor<D>> {
+    let maps = if eigen_smooth {
+        principal_projection(terms)?.0
+    } else {
+        terms.sum_dim(2).squeeze_dim::<3>(2)
+    };
+    Ok(unflatten_spatial(maps, spatial))
+}
+
+/// The tap's activation and gradients laid out for element-wise CAMs.
+pub(crate) struct TapTerms {
+    pub scores: Tensor<2>,
+    pub indices: Tensor<2, Int>,
+    /// `[B, 1, K, P]`.
+    pub activation: Tensor<4>,
+    /// `[B, N, K, P]`.
+    pub gradients: Tensor<4>,
+    /// The tap's spatial shape.
+    pub spatial: Vec<usize>,
+}
+
+/// [`Probe::tap_gradients`] with the activation and gradients flattened to
+/// `[B, 1, K, P]` and `[B, N, K, P]`; errors name `method`.
+pub(crate) fn tap_terms<M: Explainable<D>, const D: usize>(
+    probe: &Probe<M, D>,
+    input: Tensor<D>,
+    targets: &Targets,
+    units_per_pass: usize,
+    method: &'static str,
+) -> crate::Result<TapTerms> {
+    probe.require_tap(method)?;
+    let t = probe.tap_gradients(input, targets, units_per_pass)?;
+    let batch = t.scores.dims()[0];
+    let spatial = t.activation.dims()[2..].to_vec();
+    Ok(TapTerms {
+        activation: flatten_spatial(t.activation).unsqueeze_dim(1),
+        gradients: split_units(t.gradients, batch),
+        scores: t.scores,
+        indices: t.indices,
+        spatial,
+    })
 }

@@ -341,3 +341,16 @@ pub fn check_golden(
         .mul_scalar(factor);
     assert_close(&format!("{what}.maps"), e.maps.clone(), maps, tol::GOLDEN);
 }
+
+/// pytorch-grad-cam's `scale_cam_image` pipeline on raw maps `[B, N, h, w]`:
+/// ReLU, per-map `(v − min) / (1e-7 + max)`, bilinear resize (half-pixel),
+/// then the same normalisation again.
+pub fn pgc_postprocess(raw: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    fn scale(m: Tensor<4>) -> Tensor<4> {
+        let m = m.clone() - m.min_dims(&[2, 3]);
+        m.clone() / m.max_dims(&[2, 3]).add_scalar(1e-7)
+    }
+    let m = scale(raw.clamp_min(0.0));
+    scale(burn_explainable::resize::resize(m, &size).unwrap())
+}
+
