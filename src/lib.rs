@@ -84,8 +84,8 @@ pub mod demo;
 mod error;
 mod explainable;
 mod explainer;
-mod linalg;
 pub mod filters;
+mod linalg;
 pub mod methods;
 pub mod models;
 mod output;
@@ -117,8 +117,9 @@ pub use explainable::{Explainable, Trace};
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
 pub use methods::{
-    AblationCam, AttentionRollout, Cam, EigenCam, EigenGradCam, FullGrad, GradCam, GradCamElementWise,
-    GradCamPlusPlus, GradientFilter, HiResCam, LayerCam, Saliency, ScoreCam, XGradCam,
+    AblationCam, AttentionRollout, Cam, EigenCam, EigenGradCam, FullGrad, GradCam,
+    GradCamElementWise, GradCamPlusPlus, GradientFilter, HiResCam, LayerCam, Saliency, ScoreCam,
+    XGradCam,
 };
 pub use output::Output;
 pub use pipeline::Pipeline;

@@ -54,7 +54,13 @@ pub(crate) fn top_eigenpair(g: &[f64], n: usize) -> (f64, Vec<f64>) {
         }
     }
     let lambda = (0..n)
-        .map(|i| v[i] * g[i * n..(i + 1) * n].iter().zip(&v).map(|(a, b)| a * b).sum::<f64>())
+        .map(|i| {
+            v[i] * g[i * n..(i + 1) * n]
+                .iter()
+                .zip(&v)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+        })
         .sum();
     (lambda, v)
 }
@@ -222,7 +228,9 @@ mod tests {
         let mut g = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
-                g[i * n + j] = (0..n).map(|k| q[i * n + k] * lambdas[k] * q[j * n + k]).sum();
+                g[i * n + j] = (0..n)
+                    .map(|k| q[i * n + k] * lambdas[k] * q[j * n + k])
+                    .sum();
             }
         }
         g

@@ -13,8 +13,8 @@ use burn_explainable::methods::{
 };
 use burn_explainable::models::resnet::{BlockKind, ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::{
-    AblationCam, EigenCam, EigenGradCam, Explainer, GradCam, GradCamElementWise, HiResCam, LayerCam, Pipeline,
-    Probe, Targets, XGradCam,
+    AblationCam, EigenCam, EigenGradCam, Explainer, GradCam, GradCamElementWise, HiResCam,
+    LayerCam, Pipeline, Probe, Targets, XGradCam,
 };
 use common::{Npz, assert_close, device, fixtures_dir, pgc_postprocess, values};
 
@@ -71,7 +71,11 @@ fn layers(r: &Npz) -> Vec<String> {
         .into_iter()
         .filter_map(|k| k.strip_prefix("raw_xgradcam.").map(String::from))
         .collect();
-    assert!(!layers.is_empty(), "{} has no raw_xgradcam.* arrays", r.name);
+    assert!(
+        !layers.is_empty(),
+        "{} has no raw_xgradcam.* arrays",
+        r.name
+    );
     layers
 }
 
@@ -117,20 +121,25 @@ fn gradient_cam_variants_match_pytorch_grad_cam() {
 
             let check = |key: &str, method: &dyn Explainer<ResNet, 4>| {
                 let e = method.explain(&probe, x.clone(), &targets).unwrap();
+                assert_close(&what("scores"), e.scores, r.tensor("scores", &device), REL);
                 assert_close(
-                    &what("scores"),
-                    e.scores,
-                    r.tensor("scores", &device),
+                    &what(&format!("raw_{key}")),
+                    e.maps,
+                    expected(&format!("raw_{key}")),
                     REL,
                 );
-                assert_close(&what(&format!("raw_{key}")), e.maps, expected(&format!("raw_{key}")), REL);
                 let post = Pipeline::pytorch_grad_cam(method)
                     .run(&probe, x.clone(), &targets)
                     .unwrap()
                     .maps;
                 let pgc = expected(&format!("pgc_{key}"));
                 assert_eq!(post.dims(), [b, n, h, w]);
-                assert_close(&what(&format!("pgc_{key}")), post.clone(), pgc.clone(), ABS_MAPS);
+                assert_close(
+                    &what(&format!("pgc_{key}")),
+                    post.clone(),
+                    pgc.clone(),
+                    ABS_MAPS,
+                );
                 assert_same_zero_maps(&what(key), post, pgc);
             };
             check("xgradcam", &XGradCam::new());
@@ -179,13 +188,21 @@ fn eigen_methods_match_pytorch_grad_cam_up_to_its_sign() {
                 );
                 let (_, s1) = principal_projection(terms).unwrap();
                 let all = r.tensor::<3>(&key(&format!("{m}_singular_values")), &device);
-                assert_close(&what(&format!("{m} s1")), s1, all.narrow(2, 0, 1).squeeze_dim(2), REL);
+                assert_close(
+                    &what(&format!("{m} s1")),
+                    s1,
+                    all.narrow(2, 0, 1).squeeze_dim(2),
+                    REL,
+                );
             }
 
             let methods: [(&str, &dyn Explainer<ResNet, 4>); 3] = [
                 ("eigencam", &EigenCam::new()),
                 ("eigengradcam", &EigenGradCam::new()),
-                ("gradcam_eigensmooth", &GradCam::new().with_eigen_smooth(true)),
+                (
+                    "gradcam_eigensmooth",
+                    &GradCam::new().with_eigen_smooth(true),
+                ),
             ];
             for (m, method) in methods {
                 let e = method.explain(&probe, x.clone(), &targets).unwrap();
@@ -196,10 +213,20 @@ fn eigen_methods_match_pytorch_grad_cam_up_to_its_sign() {
                     .tensor::<2>(&key(&format!("{m}_pgc_sign")), &device)
                     .reshape([b, n, 1, 1]);
                 let raw = e.maps * sign;
-                assert_close(&what(&format!("raw_{m}")), raw.clone(), r.tensor(&key(&format!("raw_{m}")), &device), REL);
+                assert_close(
+                    &what(&format!("raw_{m}")),
+                    raw.clone(),
+                    r.tensor(&key(&format!("raw_{m}")), &device),
+                    REL,
+                );
                 let post = pgc_postprocess(raw, [h, w]);
                 let pgc = r.tensor::<4>(&key(&format!("pgc_{m}")), &device);
-                assert_close(&what(&format!("pgc_{m}")), post.clone(), pgc.clone(), ABS_MAPS);
+                assert_close(
+                    &what(&format!("pgc_{m}")),
+                    post.clone(),
+                    pgc.clone(),
+                    ABS_MAPS,
+                );
                 assert_same_zero_maps(&what(m), post, pgc);
             }
         }
@@ -245,7 +272,12 @@ fn ablation_cam_matches_pytorch_grad_cam() {
             let expected = |k: &str| format!("{k}.{layer}");
             let method = AblationCam::new().with_batch_size(chunk);
             let a = method.ablations(&probe, x.clone(), &targets).unwrap();
-            assert_close(&what("scores"), a.scores.clone(), r.tensor("scores", &device), REL);
+            assert_close(
+                &what("scores"),
+                a.scores.clone(),
+                r.tensor("scores", &device),
+                REL,
+            );
             assert_close(
                 &what("ablationcam_scores"),
                 a.ablated.clone(),
@@ -271,7 +303,12 @@ fn ablation_cam_matches_pytorch_grad_cam() {
                 .maps;
             let pgc = r.tensor::<4>(&expected("pgc_ablationcam"), &device);
             assert_eq!(post.dims()[2..], [h, w]);
-            assert_close(&what("pgc_ablationcam"), post.clone(), pgc.clone(), CANCELLING);
+            assert_close(
+                &what("pgc_ablationcam"),
+                post.clone(),
+                pgc.clone(),
+                CANCELLING,
+            );
             assert_same_zero_maps(&what("ablationcam"), post, pgc);
         }
     }

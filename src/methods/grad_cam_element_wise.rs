@@ -72,7 +72,13 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for GradCamElementWise {
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
-        let t = tap_terms(probe, input, targets, self.units_per_pass, "Grad-CAM element-wise")?;
+        let t = tap_terms(
+            probe,
+            input,
+            targets,
+            self.units_per_pass,
+            "Grad-CAM element-wise",
+        )?;
         let terms = terms(t.activation, t.gradients);
         Ok(Explanation {
             maps: channel_sum(terms, &t.spatial, self.eigen_smooth)?,

@@ -19,8 +19,8 @@ use crate::tensor_ops::{flatten_spatial, split_units};
 ///
 /// With `G = ∂s[b, n] / ∂A[b]`:
 /// `w[b, n, k] = Σ_p G[b, n, k, p] · A[b, k, p] / (Σ_p A[b, k, p] + ε)`
-/// (pytorch-grad-cam's `XGradCAM`, `ε = 1e-7`; a channel that is zero
-/// everywhere gets `w = 0`) and `maps[b, n] = Σ_k w[b, n, k] · A[b, k]`, raw.
+/// (pytorch-grad-cam's `XGradCAM`, `ε = 1e-7`; a channel whose
+/// denominator is exactly 0 gets `w = 0`) and `maps[b, n] = Σ_k w[b, n, k] · A[b, k]`, raw.
 /// The formula assumes a non-negative activation (after a ReLU): where a
 /// channel's activations sum to about zero the weight is unbounded.
 ///
@@ -74,7 +74,10 @@ pub struct XGradCam {
 pub fn xgrad_cam_weights(activation: Tensor<4>, gradients: Tensor<4>, epsilon: f64) -> Tensor<3> {
     let numerator = (gradients * activation.clone()).sum_dim(3);
     let denominator = activation.sum_dim(3).add_scalar(epsilon);
-    (numerator / denominator).squeeze_dim(3)
+    // A channel summing to exactly 0 (with ε = 0) gets weight 0, not NaN.
+    let zero = denominator.clone().equal_elem(0.0);
+    let defined = zero.clone().bool_not().float();
+    (numerator / denominator.mask_fill(zero, 1.0) * defined).squeeze_dim(3)
 }
 
 impl<M: Explainable<D>, const D: usize> Explainer<M, D> for XGradCam {

@@ -353,4 +353,3 @@ pub fn pgc_postprocess(raw: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     let m = scale(raw.clamp_min(0.0));
     scale(burn_explainable::resize::resize(m, &size).unwrap())
 }
-
