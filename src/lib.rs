@@ -76,6 +76,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapters;
+mod attribution;
 pub mod backends;
 pub mod combinators;
 #[cfg(feature = "demo")]
@@ -111,15 +112,16 @@ pub mod weights;
 pub struct ReadmeDoctests;
 
 pub use adapters::{Features, Split, effective_bias};
-pub use combinators::{Noise, Smooth, Tta};
+pub use attribution::{Attribution, Attributor, ChannelReduction};
+pub use combinators::{Noise, Smooth, Statistic, Tta};
 pub use error::{Error, Result};
 pub use explainable::{Explainable, Trace};
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
 pub use methods::{
     AblationCam, AttentionRollout, Cam, EigenCam, EigenGradCam, FullGrad, GradCam,
-    GradCamElementWise, GradCamPlusPlus, GradientFilter, HiResCam, LayerCam, Saliency, ScoreCam,
-    XGradCam,
+    GradCamElementWise, GradCamPlusPlus, GradientFilter, HiResCam, InputXGradient,
+    IntegratedGradients, LayerCam, Occlusion, Saliency, ScoreCam, XGradCam,
 };
 pub use output::Output;
 pub use pipeline::Pipeline;

@@ -8,13 +8,15 @@
 mod common;
 
 use burn::prelude::*;
+use burn_explainable::methods::Quadrature;
 use burn_explainable::methods::{
     ablation_cam_weights, principal_projection, singular_values, xgrad_cam_weights,
 };
 use burn_explainable::models::resnet::{BlockKind, ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::{
-    AblationCam, EigenCam, EigenGradCam, Explainer, GradCam, GradCamElementWise, HiResCam,
-    LayerCam, Pipeline, Probe, Targets, XGradCam,
+    AblationCam, Attributor, EigenCam, EigenGradCam, Explainer, GradCam, GradCamElementWise,
+    GradientFilter, HiResCam, InputXGradient, IntegratedGradients, LayerCam, Noise, Occlusion,
+    Pipeline, Probe, Saliency, Smooth, Statistic, Targets, XGradCam,
 };
 use common::{Npz, assert_close, device, fixtures_dir, pgc_postprocess, values};
 
@@ -310,6 +312,209 @@ fn ablation_cam_matches_pytorch_grad_cam() {
                 CANCELLING,
             );
             assert_same_zero_maps(&what("ablationcam"), post, pgc);
+        }
+    }
+}
+
+/// The generator's constants (`manifest.json`).
+fn constants() -> serde_json::Value {
+    let path = fixtures_dir().join("methods").join("manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["constants"].clone()
+}
+
+fn sizes(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("{v} is not a list"))
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+/// Per-channel attributions `[B·N, C, H, W]` as the fixtures' `[B, N, C, H, W]`.
+fn per_unit(values: Tensor<4>, like: &Tensor<5>) -> Tensor<5> {
+    values.reshape(like.dims())
+}
+
+/// Methods that average input gradients at new points (Integrated
+/// Gradients, SmoothGrad): float32 rounding can switch a ReLU gate there,
+/// and the fixture's own float32 run differs from float64 by up to 3.5e-3
+/// relative on 3.5% of the elements (README), so: relative L2 error ≤ 1e-2
+/// and largest error ≤ 5e-2 · max |reference| (its suggestion; a textbook
+/// trapezoid rule is off by 6.7e-2 in L2, a wrong noise order by far more).
+fn assert_path_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
+    let (sa, a) = values(actual);
+    let (se, e) = values(expected);
+    assert_eq!(sa, se, "{what}: shape");
+    let norm = e.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+    let err = a
+        .iter()
+        .zip(&e)
+        .map(|(x, y)| f64::from(x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let scale = e.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = a
+        .iter()
+        .zip(&e)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        err / norm <= 1e-2,
+        "{what}: relative L2 error {:e}",
+        err / norm
+    );
+    assert!(
+        worst <= 5e-2 * scale,
+        "{what}: largest error {worst:e} against max |ref| {scale:e}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn input_x_gradient_and_occlusion_match_captum() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let c = constants();
+    let occlusion = Occlusion::new(
+        sizes(&c["occlusion_window"]),
+        sizes(&c["occlusion_strides"]),
+    )
+    .with_baseline(c["occlusion_baseline"].as_f64().unwrap());
+    for (name, model) in models(&device) {
+        let r = fixture(name);
+        let targets = r.indices("targets");
+        let probe = Probe::new(&model);
+        let expected = r.tensor::<5>("captum_inputxgradient", &device);
+        let a = InputXGradient::new()
+            .attribute(&probe, x.clone(), &targets)
+            .unwrap();
+        assert_close(
+            &format!("{name} scores"),
+            a.scores,
+            r.tensor("scores", &device),
+            REL,
+        );
+        assert_close(
+            &format!("{name} captum_inputxgradient"),
+            per_unit(a.values, &expected),
+            expected,
+            REL,
+        );
+        let expected = r.tensor::<5>("captum_occlusion", &device);
+        let a = occlusion.attribute(&probe, x.clone(), &targets).unwrap();
+        assert_close(
+            &format!("{name} captum_occlusion"),
+            per_unit(a.values, &expected),
+            expected,
+            REL,
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn integrated_gradients_match_captum() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    for (name, model) in models(&device) {
+        let r = fixture(name);
+        let targets = r.indices("targets");
+        let probe = Probe::new(&model);
+        for (key, quadrature) in [
+            ("riemann_trapezoid", Quadrature::RiemannTrapezoid),
+            ("gausslegendre", Quadrature::GaussLegendre),
+        ] {
+            let what = |k: &str| format!("{name} {k}");
+            // The points and steps captum used, to the float32 bit.
+            let alphas = &r.get(&format!("ig_{key}_alphas")).f32;
+            let steps = alphas.len();
+            let (ours, step_sizes) = quadrature.points(steps).unwrap();
+            assert_eq!(&ours, alphas, "{}", what("alphas"));
+            assert_eq!(
+                step_sizes,
+                r.get(&format!("ig_{key}_step_sizes")).f32,
+                "{}",
+                what("step sizes")
+            );
+            let ig = IntegratedGradients::new()
+                .with_steps(steps)
+                .with_quadrature(quadrature);
+            let (a, delta) = ig
+                .attribute_with_delta(&probe, x.clone(), &targets)
+                .unwrap();
+            let expected = r.tensor::<5>(&format!("captum_ig_{key}"), &device);
+            let ours = per_unit(a.values, &expected);
+            // Deltas to 1e-3 · Σ|attribution[b, n]| (README: not relative to
+            // s(x) − s(0), which is about 0 for some targets).
+            let mass = expected
+                .clone()
+                .abs()
+                .sum_dims_squeeze::<2, usize>(&[2, 3, 4]);
+            let (_, d) = values(delta);
+            let (_, dref) = values(r.tensor::<2>(&format!("captum_ig_{key}_delta"), &device));
+            let (_, m) = values(mass);
+            for i in 0..d.len() {
+                assert!(
+                    (d[i] - dref[i]).abs() <= 1e-3 * m[i],
+                    "{}: delta {} vs {} (Σ|a| = {})",
+                    what(&format!("captum_ig_{key}_delta")),
+                    d[i],
+                    dref[i],
+                    m[i]
+                );
+            }
+            assert_path_close(&what(&format!("captum_ig_{key}")), ours, expected);
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn smoothgrad_variants_match_captum_noise_tunnel() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let noise = Npz::open(fixtures_dir().join("methods").join("noise.npz"));
+    let all = noise.get("noise");
+    // One given tensor per noisy pass, `[R, B, C, H, W]` → R × `[B, C, H, W]`.
+    let per_pass: usize = all.shape[1..].iter().product();
+    let given: Vec<TensorData> = all
+        .f32
+        .chunks_exact(per_pass)
+        .map(|c| TensorData::new(c.to_vec(), all.shape[1..].to_vec()))
+        .collect();
+    let passes = given.len();
+    for (name, model) in models(&device) {
+        let r = fixture(name);
+        let targets = r.indices("targets");
+        let probe = Probe::new(&model);
+        for (key, statistic) in [
+            ("smoothgrad", Statistic::Mean),
+            ("smoothgrad_sq", Statistic::MeanOfSquares),
+            ("vargrad", Statistic::Variance),
+        ] {
+            // captum's NoiseTunnel(Saliency(abs=False)): every pass noisy.
+            let smooth = Smooth::new(Saliency::new().with_filter(GradientFilter::Identity))
+                .with_clean(false)
+                .with_repetitions(passes)
+                .with_noise(Noise::Given(given.clone()))
+                .with_statistic(statistic);
+            let expected = r.tensor::<5>(key, &device);
+            let a = smooth.attribute(&probe, x.clone(), &targets).unwrap();
+            assert_path_close(
+                &format!("{name} {key}"),
+                per_unit(a.values, &expected),
+                expected,
+            );
         }
     }
 }

@@ -7,7 +7,7 @@ mod tta;
 
 pub use layers::Layers;
 
-pub use smooth::{Noise, Smooth};
+pub use smooth::{Noise, Smooth, Statistic};
 pub use tta::Tta;
 
 use burn::prelude::*;

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::combinators::Mean;
+use crate::attribution::{Attribution, Attributor};
 use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
@@ -25,12 +25,36 @@ pub enum Noise {
     Given(Vec<TensorData>),
 }
 
+/// What [`Smooth`] keeps of the maps (or attributions) of its passes, each
+/// statistic taken element-wise over the passes (captum's `NoiseTunnel`
+/// `nt_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Statistic {
+    /// The mean: SmoothGrad (`smoothgrad`).
+    #[default]
+    Mean,
+    /// The mean of the squares: SmoothGrad² (`smoothgrad_sq`).
+    MeanOfSquares,
+    /// The mean of the squares minus the square of the mean, the biased
+    /// variance: VarGrad (`vargrad`; Adebayo et al., *Local Explanation
+    /// Methods for Deep Neural Networks Lack Sensitivity to Parameter
+    /// Values*, 2018). Computed so, it loses its digits where the variance
+    /// is small next to the mean.
+    Variance,
+}
+
 /// SmoothGrad: the mean of an explainer's scores and raw maps over the clean
 /// input and `repetitions − 1` noisy copies.
 ///
 /// Smilkov et al., *SmoothGrad: removing noise by adding noise*, 2017.
 ///
-/// `(e(x) + Σ_r e(x + ε_r)) / repetitions`, `ε_r ~ N(0, σ²)` drawn from a
+/// `(e(x) + Σ_r e(x + ε_r)) / repetitions`, or with
+/// [`with_clean(false)`](Self::with_clean) `Σ_r e(x + ε_r) / repetitions`
+/// (captum's `NoiseTunnel`, which adds noise to every pass), or another
+/// [`Statistic`] of the same passes (SmoothGrad², VarGrad): the maps, or per
+/// input channel with [`Attributor::attribute`] when the inner method is
+/// an [`Attributor`]. `ε_r ~ N(0, σ²)` is drawn from a
 /// generator seeded by `seed` (no global random state: the same seed gives
 /// bit-identical results whatever else runs). Noisy copies go through the
 /// inner explainer `copies_per_pass` at a time, stacked along the batch;
@@ -82,6 +106,11 @@ pub struct Smooth<E> {
     /// ResNet-50, batch 8, 224², flex: 4 copies per call of saliency took
     /// 1.5× four single calls); raise it where larger batches pay, as on GPUs.
     pub copies_per_pass: usize,
+    /// What is kept of the passes (default the mean).
+    pub statistic: Statistic,
+    /// Whether the clean input is one of the passes (default `true`,
+    /// keras-explainable's; captum's `NoiseTunnel` is `false`).
+    pub clean: bool,
 }
 
 impl<E> Smooth<E> {
@@ -93,7 +122,26 @@ impl<E> Smooth<E> {
             noise: Noise::Absolute(0.1),
             seed: 0,
             copies_per_pass: 1,
+            statistic: Statistic::Mean,
+            clean: true,
         }
+    }
+
+    /// What is kept of the passes.
+    pub fn with_statistic(mut self, statistic: Statistic) -> Self {
+        self.statistic = statistic;
+        self
+    }
+
+    /// Whether the clean input is one of the passes.
+    pub fn with_clean(mut self, clean: bool) -> Self {
+        self.clean = clean;
+        self
+    }
+
+    /// The noisy passes.
+    fn noisy(&self) -> usize {
+        self.repetitions - usize::from(self.clean)
     }
 
     /// Passes in all, the clean one included.
@@ -124,6 +172,12 @@ impl<E> Smooth<E> {
         if self.repetitions == 0 {
             return Err(Error::config("repetitions", "must be at least 1"));
         }
+        if self.statistic != Statistic::Mean && self.repetitions < 2 {
+            return Err(Error::config(
+                "repetitions",
+                "SmoothGrad² and VarGrad need at least 2 passes",
+            ));
+        }
         if self.copies_per_pass == 0 {
             return Err(Error::config("copies_per_pass", "must be at least 1"));
         }
@@ -132,10 +186,10 @@ impl<E> Smooth<E> {
                 Error::config("noise", format!("σ must be finite and ≥ 0, got {s}")),
             ),
             Noise::Given(list) => {
-                if list.len() != self.repetitions - 1 {
+                if list.len() != self.noisy() {
                     return Err(Error::Shape {
                         what: "given noise (one tensor per noisy repetition)",
-                        expected: vec![self.repetitions - 1],
+                        expected: vec![self.noisy()],
                         actual: vec![list.len()],
                     });
                 }
@@ -153,23 +207,36 @@ impl<E> Smooth<E> {
     }
 }
 
-impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for Smooth<E> {
-    fn explain(
+/// A pass's scores `[B, N]`, units `[B, N]` and maps or attributions.
+type Pass<const D: usize> = (Tensor<2>, Tensor<2, Int>, Tensor<D>);
+
+impl<E> Smooth<E> {
+    /// The passes: `call` explains an input (a stack of copies of the batch,
+    /// copy-major) for the given targets.
+    fn passes<M: Explainable<D>, const D: usize>(
         &self,
         probe: &Probe<M, D>,
         input: Tensor<D>,
         targets: &Targets,
-    ) -> crate::Result<Explanation<D>> {
+        mut call: impl FnMut(Tensor<D>, &Targets) -> crate::Result<Pass<D>>,
+    ) -> crate::Result<Pass<D>> {
         let dims = input.dims();
         check_not_empty("input", &dims)?;
         targets.validate(dims[0])?;
         self.check(&dims)?;
         let device = input.device();
         let batch = dims[0];
-        let clean = self.inner.explain(probe, input.clone(), targets)?;
-        let mut mean = Mean::new();
-        mean.add(clean.scores, clean.maps, 1);
-        let noisy_targets = targets.fixed(&clean.indices)?;
+        let mut moments = Moments::new(self.statistic);
+        // Every noisy pass explains the units of the clean input.
+        let indices = if self.clean {
+            let (scores, indices, values) = call(input.clone(), targets)?;
+            moments.add(scores, values, 1);
+            indices
+        } else {
+            let output = probe.forward(input.clone())?;
+            targets.resolve(&output)?.tensor(&device)
+        };
+        let noisy_targets = targets.fixed(&indices)?;
         // Per-sample standard deviations, `[B, 1]`.
         let sigma: Tensor<2> = match &self.noise {
             Noise::Absolute(s) => Tensor::full([batch, 1], *s, &device),
@@ -181,9 +248,10 @@ impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for 
         };
         let mut rng = SplitMix64(self.seed);
         let per_copy = numel(&dims);
+        let noisy = self.noisy();
         let mut done = 0;
-        while done + 1 < self.repetitions {
-            let copies = self.copies_per_pass.min(self.repetitions - 1 - done);
+        while done < noisy {
+            let copies = self.copies_per_pass.min(noisy - done);
             let values: Vec<f32> = match &self.noise {
                 Noise::Given(list) => list[done..done + copies]
                     .iter()
@@ -204,26 +272,112 @@ impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for 
             let sigmas = sigma.clone().repeat_dim(0, copies);
             let mut shape = dims;
             shape[0] = copies * batch;
-            let noisy: Tensor<D> = (stacked + noise * sigmas).reshape(shape);
-            let e = self
-                .inner
-                .explain(probe, noisy, &noisy_targets.tile(copies))
-                .map_err(|e| Error::Pass {
-                    pass: format!("smooth repetitions {}..{}", done + 1, done + 1 + copies),
+            let noisy_input: Tensor<D> = (stacked + noise * sigmas).reshape(shape);
+            let first = done + usize::from(self.clean);
+            let (scores, _, values) =
+                call(noisy_input, &noisy_targets.tile(copies)).map_err(|e| Error::Pass {
+                    pass: format!("smooth repetitions {first}..{}", first + copies),
                     source: Box::new(e),
                 })?;
-            mean.add(
-                sum_copies(e.scores, copies),
-                sum_copies(e.maps, copies),
-                copies,
-            );
+            moments.add(scores, values, copies);
             done += copies;
         }
-        Ok(mean.finish(clean.indices))
+        let (scores, values) = moments.finish();
+        Ok((scores, indices, values))
+    }
+}
+
+impl<E: Explainer<M, D>, M: Explainable<D>, const D: usize> Explainer<M, D> for Smooth<E> {
+    fn explain(
+        &self,
+        probe: &Probe<M, D>,
+        input: Tensor<D>,
+        targets: &Targets,
+    ) -> crate::Result<Explanation<D>> {
+        let (scores, indices, maps) = self.passes(probe, input, targets, |x, t| {
+            let e = self.inner.explain(probe, x, t)?;
+            Ok((e.scores, e.indices, e.maps))
+        })?;
+        Ok(Explanation::new(scores, indices, maps))
     }
 
     fn postprocessing(&self) -> Postprocessing {
         self.inner.postprocessing()
+    }
+}
+
+impl<E: Attributor<M, D>, M: Explainable<D>, const D: usize> Attributor<M, D> for Smooth<E> {
+    /// The statistic of the inner method's per-channel attributions.
+    fn attribute(
+        &self,
+        probe: &Probe<M, D>,
+        input: Tensor<D>,
+        targets: &Targets,
+    ) -> crate::Result<Attribution<D>> {
+        let (scores, indices, values) = self.passes(probe, input, targets, |x, t| {
+            let a = self.inner.attribute(probe, x, t)?;
+            Ok((a.scores, a.indices, a.values))
+        })?;
+        Ok(Attribution::new(scores, indices, values))
+    }
+}
+
+/// Running sums of the scores, the values and (for the statistics that
+/// need them) their squares over passes.
+struct Moments<const D: usize> {
+    statistic: Statistic,
+    scores: Option<Tensor<2>>,
+    sum: Option<Tensor<D>>,
+    squares: Option<Tensor<D>>,
+    passes: usize,
+}
+
+fn accumulate<const D: usize>(slot: &mut Option<Tensor<D>>, value: Tensor<D>) {
+    *slot = Some(match slot.take() {
+        Some(s) => s + value,
+        None => value,
+    });
+}
+
+impl<const D: usize> Moments<D> {
+    fn new(statistic: Statistic) -> Self {
+        Self {
+            statistic,
+            scores: None,
+            sum: None,
+            squares: None,
+            passes: 0,
+        }
+    }
+
+    /// Adds `copies` passes stacked copy-major along the first axis.
+    fn add(&mut self, scores: Tensor<2>, values: Tensor<D>, copies: usize) {
+        accumulate(&mut self.scores, sum_copies(scores, copies));
+        if self.statistic != Statistic::Mean {
+            accumulate(
+                &mut self.squares,
+                sum_copies(values.clone().square(), copies),
+            );
+        }
+        if self.statistic != Statistic::MeanOfSquares {
+            accumulate(&mut self.sum, sum_copies(values, copies));
+        }
+        self.passes += copies;
+    }
+
+    fn finish(self) -> (Tensor<2>, Tensor<D>) {
+        let n = self.passes as f64;
+        let mean = |t: Option<Tensor<D>>| t.expect("accumulated for this statistic").div_scalar(n);
+        let scores = self.scores.expect("at least one pass").div_scalar(n);
+        let values = match self.statistic {
+            Statistic::Mean => mean(self.sum),
+            Statistic::MeanOfSquares => mean(self.squares),
+            Statistic::Variance => {
+                let m = mean(self.sum);
+                mean(self.squares) - m.clone() * m
+            }
+        };
+        (scores, values)
     }
 }
 

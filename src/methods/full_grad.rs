@@ -2,6 +2,7 @@
 
 use burn::prelude::*;
 
+use crate::attribution::ChannelReduction;
 use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
@@ -41,8 +42,10 @@ use crate::tensor_ops::{cat_units, flatten_spatial, repeat_each, rows_to_maps, u
 ///
 /// # Errors
 /// A model that reports no bias points, explicit biases whose number or
-/// sizes do not match the model's bias points, `units_per_pass == 0`, and the
-/// input and target errors of every method. Needs no tap.
+/// sizes do not match the model's bias points, `units_per_pass == 0`, a
+/// reduction other than [`Mean`](ChannelReduction::Mean) and
+/// [`Sum`](ChannelReduction::Sum), and the input and target errors of every
+/// method. Needs no tap.
 ///
 /// # Example
 /// ```
@@ -131,16 +134,6 @@ impl FullGrad {
     }
 }
 
-/// How FullGrad combines the channels of a term after ψ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ChannelReduction {
-    /// The mean over channels (keras-explainable, the paper's code).
-    Mean,
-    /// The sum over channels (pytorch-grad-cam).
-    Sum,
-}
-
 /// How a normalising ψ divides: by the range, or by `1e-7 +` the range.
 #[derive(Clone, Copy, PartialEq)]
 enum Norm {
@@ -186,9 +179,10 @@ fn psi_channel_mean<const D: usize>(
     let flat = flatten_spatial(values);
     let (pre, norm) = split_psi(psi);
     let normalises = norm != Norm::None;
+    // `full_grad_maps` admits only the linear reductions.
     let divisor = match reduction {
         ChannelReduction::Mean => channels as f32,
-        ChannelReduction::Sum => 1.0,
+        _ => 1.0,
     };
     let as_column = |s: Tensor<1>| s.reshape([1, channels, 1]);
     let folds = psi == Filter::AbsoluteNormalize;
@@ -238,8 +232,9 @@ fn psi_channel_mean<const D: usize>(
 /// - output: `[R, 1, ...spatial]`
 ///
 /// # Errors
-/// A bias whose length is not its gradient's channel count, or a gradient
-/// whose rows are not the input's.
+/// A bias whose length is not its gradient's channel count, a gradient
+/// whose rows are not the input's, or a reduction other than `Mean` and
+/// `Sum`.
 pub fn full_grad_maps<const D: usize>(
     input: Tensor<D>,
     input_gradients: Tensor<D>,
@@ -247,6 +242,12 @@ pub fn full_grad_maps<const D: usize>(
     psi: Filter,
     reduction: ChannelReduction,
 ) -> crate::Result<Tensor<D>> {
+    if !matches!(reduction, ChannelReduction::Mean | ChannelReduction::Sum) {
+        return Err(Error::config(
+            "reduction",
+            format!("FullGrad averages or sums channels (Mean, Sum), got {reduction:?}"),
+        ));
+    }
     let rows = input.dims()[0];
     let size = input.dims()[2..].to_vec();
     let mut maps = psi_channel_mean(input * input_gradients, None, psi, reduction);

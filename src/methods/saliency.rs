@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
+use crate::attribution::{Attribution, Attributor, ChannelReduction};
 use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::Filter;
 use crate::probe::Probe;
 use crate::targets::Targets;
-use crate::tensor_ops::{flatten_spatial, rows_to_maps, unflatten_spatial};
+use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
 
 /// A function applied to gradients before they are averaged over channels.
 #[derive(Clone)]
@@ -57,12 +58,17 @@ impl GradientFilter {
 }
 
 /// Input gradients ("vanilla" saliency): the filtered gradient of each score
-/// with respect to the input, averaged over the input channels.
+/// with respect to the input, reduced over the input channels (by default
+/// averaged; [`Attributor::attribute`](crate::Attributor::attribute) keeps
+/// them, as captum's `Saliency` does).
 ///
 /// Simonyan et al., *Deep Inside Convolutional Networks: Visualising Image
 /// Classification Models and Saliency Maps*, ICLR Workshops 2014.
 ///
-/// `maps[b, n] = mean_c f(∂s[b, n] / ∂x[b, c])` with `f = |·|` by default.
+/// `maps[b, n] = mean_c f(∂s[b, n] / ∂x[b, c])` with `f = |·|` by default
+/// (captum's `Saliency(abs=True)`; `GradientFilter::Identity` is
+/// `abs=False`), or another [`ChannelReduction`]:
+/// [`AbsMax`](ChannelReduction::AbsMax) is the paper's `max_c |·|`.
 ///
 /// # Shapes
 /// - input: `[B, C, ...spatial]`
@@ -102,6 +108,8 @@ pub struct Saliency {
     /// Target units per forward/backward pass; `None` (the default) picks
     /// as many as keep a pass within [`ROWS_PER_PASS`] rows.
     pub units_per_pass: Option<usize>,
+    /// How the filtered channels become one map (default the mean).
+    pub reduction: ChannelReduction,
 }
 
 impl Default for Saliency {
@@ -116,7 +124,14 @@ impl Saliency {
         Self {
             filter: GradientFilter::Filter(Filter::Absolute),
             units_per_pass: None,
+            reduction: ChannelReduction::Mean,
         }
+    }
+
+    /// Sets the channel reduction.
+    pub fn with_reduction(mut self, reduction: ChannelReduction) -> Self {
+        self.reduction = reduction;
+        self
     }
 
     /// Sets the gradient filter.
@@ -151,6 +166,26 @@ pub fn channel_mean<const D: usize>(
     Ok(unflatten_spatial(filtered.mean_dim(1), &dims[2..]))
 }
 
+impl<M: Explainable<D>, const D: usize> Attributor<M, D> for Saliency {
+    /// The filtered gradients per input channel.
+    fn attribute(
+        &self,
+        probe: &Probe<M, D>,
+        input: Tensor<D>,
+        targets: &Targets,
+    ) -> crate::Result<Attribution<D>> {
+        let per_pass = units_per_pass(self.units_per_pass, input.dims()[0]);
+        let g = probe.input_gradients(input, targets, per_pass, false)?;
+        let dims = g.gradients.dims();
+        let filtered = self.filter.apply(flatten_spatial(g.gradients))?;
+        Ok(Attribution::new(
+            g.scores,
+            g.indices,
+            unflatten_spatial(filtered, &dims[2..]),
+        ))
+    }
+}
+
 impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Saliency {
     fn explain(
         &self,
@@ -158,15 +193,9 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Saliency {
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
-        let per_pass = units_per_pass(self.units_per_pass, input.dims()[0]);
-        let g = probe.input_gradients(input, targets, per_pass, false)?;
-        let batch = g.scores.dims()[0];
-        let maps = rows_to_maps(channel_mean(g.gradients, &self.filter)?, batch);
-        Ok(Explanation {
-            scores: g.scores,
-            indices: g.indices,
-            maps,
-        })
+        Ok(self
+            .attribute(probe, input, targets)?
+            .reduce(self.reduction))
     }
 
     /// Min-max normalised, already at the input's resolution.
