@@ -24,12 +24,12 @@ pub enum Resize {
     To(Vec<usize>),
 }
 
-fn bilinear(t: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+fn bilinear(t: Tensor<4>, size: [usize; 2], align_corners: bool) -> Tensor<4> {
     if t.dims()[2..] == size {
         return t;
     }
     let options = InterpolateOptions::new(InterpolateMode::Bilinear)
-        .with_align_corners(false)
+        .with_align_corners(align_corners)
         .with_output_size(size);
     interpolate(t, options)
 }
@@ -39,6 +39,21 @@ fn bilinear(t: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
 /// # Errors
 /// `size` has a length other than `D − 2`, or a zero entry, or `t` is empty.
 pub fn resize<const D: usize>(t: Tensor<D>, size: &[usize]) -> Result<Tensor<D>> {
+    resize_with(t, size, false)
+}
+
+/// Resizes `[A, B, ...spatial]` to `[A, B, ...size]` with the corner
+/// samples aligned (`src = dst · (in − 1) / (out − 1)`: PyTorch's
+/// `align_corners=True`, `nn.UpsamplingBilinear2d`), which pytorch-grad-cam's
+/// Score-CAM uses for its masks.
+///
+/// # Errors
+/// As [`resize`].
+pub fn resize_align_corners<const D: usize>(t: Tensor<D>, size: &[usize]) -> Result<Tensor<D>> {
+    resize_with(t, size, true)
+}
+
+fn resize_with<const D: usize>(t: Tensor<D>, size: &[usize], align: bool) -> Result<Tensor<D>> {
     let dims = t.dims();
     if D < 3 || size.len() != D - 2 {
         return Err(Error::Shape {
@@ -58,8 +73,12 @@ pub fn resize<const D: usize>(t: Tensor<D>, size: &[usize]) -> Result<Tensor<D>>
     }
     let (a, b) = (dims[0], dims[1]);
     let out: Tensor<4> = match D {
-        3 => bilinear(t.reshape([a, b, 1, dims[2]]), [1, size[0]]),
-        4 => bilinear(t.reshape([a, b, dims[2], dims[3]]), [size[0], size[1]]),
+        3 => bilinear(t.reshape([a, b, 1, dims[2]]), [1, size[0]], align),
+        4 => bilinear(
+            t.reshape([a, b, dims[2], dims[3]]),
+            [size[0], size[1]],
+            align,
+        ),
         _ => {
             // The last two axes bilinearly, then every leading spatial axis
             // in turn, as the row axis of a bilinear pass whose column axis
@@ -69,6 +88,7 @@ pub fn resize<const D: usize>(t: Tensor<D>, size: &[usize]) -> Result<Tensor<D>>
             let mut cur: Tensor<4> = bilinear(
                 t.reshape([planes, 1, dims[D - 2], dims[D - 1]]),
                 [size[D - 4], size[D - 3]],
+                align,
             );
             let mut shape: Vec<usize> = dims[..D - 2].to_vec();
             shape.extend_from_slice(&size[D - 4..]);
@@ -78,6 +98,7 @@ pub fn resize<const D: usize>(t: Tensor<D>, size: &[usize]) -> Result<Tensor<D>>
                 let r = bilinear(
                     cur.reshape([before, 1, shape[axis], after]),
                     [size[axis - 2], after],
+                    align,
                 );
                 shape[axis] = size[axis - 2];
                 cur = r;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use burn_explainable::models::resnet::{BlockKind, ResNet, ResNetConfig, ResNetTap};
-use burn_explainable::{Explainer, GradCam, GradCamPlusPlus, Probe};
+use burn_explainable::{Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline, Probe, ScoreCam};
 use common::{Npz, assert_close, device, fixtures_dir, pgc_postprocess, values};
 
 /// Forward taps, logits, gradients and raw maps: relative 1e-4 of the
@@ -220,6 +220,76 @@ fn input_gradients_match_torch_autograd() {
             &format!("{weights} captum_saliency_max"),
             saliency.unsqueeze_dim(2),
             captum.unsqueeze_dim(2),
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn pytorch_grad_cam_score_cam_and_full_grad() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let [_, _, h, w] = x.dims();
+    // Each model once (the `.pth` copy only tests loading): Score-CAM runs
+    // a forward pass per channel and sample.
+    for (weights, reference, config) in cases()
+        .into_iter()
+        .filter(|c| c.0.ends_with(".safetensors"))
+    {
+        let r = Npz::resnet_fixture(reference);
+        let targets = r.indices("targets");
+        let model = ResNet::load(&config, file(weights), &device).unwrap();
+        let chunk = r.get("pgc_scorecam_batch_size").i64[0] as usize;
+        let method = ScoreCam::pytorch_grad_cam().with_batch_size(chunk);
+        let layers: Vec<String> = r
+            .keys()
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("raw_scorecam.").map(String::from))
+            .collect();
+        assert!(
+            !layers.is_empty(),
+            "{reference} has no raw_scorecam.* arrays"
+        );
+        for layer in layers {
+            let probe = Probe::new(&model).at(stage_tap(&layer));
+            let what = |m: &str| format!("{weights} {m}.{layer}");
+            let key = |k: &str| format!("{k}.{layer}");
+            let m = method.masked_scores(&probe, x.clone(), &targets).unwrap();
+            assert_close(
+                &what("scorecam_scores"),
+                m.masked.clone(),
+                r.tensor(&key("scorecam_scores"), &device),
+                REL,
+            );
+            // `explain` is `weigh(masked_scores(..))`.
+            let e = method.weigh(m);
+            let expected = |k: &str| r.tensor::<4>(&key(k), &device);
+            assert_close(
+                &what("raw_scorecam"),
+                e.maps.clone(),
+                expected("raw_scorecam"),
+                REL,
+            );
+            let post = pgc_postprocess(e.maps, [h, w]);
+            assert_close(
+                &what("pgc_scorecam"),
+                post,
+                expected("pgc_scorecam"),
+                ABS_MAPS,
+            );
+        }
+        let full_grad = Pipeline::new(FullGrad::pytorch_grad_cam())
+            .run(&Probe::new(&model), x.clone(), &targets)
+            .unwrap()
+            .maps;
+        assert_close(
+            &format!("{weights} pgc_fullgrad"),
+            full_grad,
+            r.tensor("pgc_fullgrad", &device),
+            ABS_MAPS,
         );
     }
 }

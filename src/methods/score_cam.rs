@@ -2,13 +2,15 @@
 
 use burn::config::Config;
 use burn::prelude::*;
+use burn::tensor::activation::softmax;
 
 use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::{Filter, normalize};
+use crate::methods::weighted_sum;
 use crate::probe::Probe;
-use crate::resize::resize;
+use crate::resize::{resize, resize_align_corners};
 use crate::targets::Targets;
 use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
 
@@ -26,9 +28,16 @@ use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
 /// no softmax, a sum (keras-explainable's choices). A constant channel has
 /// a zero mask and contributes nothing.
 ///
+/// [`ScoreCam::pytorch_grad_cam`] computes pytorch-grad-cam's `ScoreCAM`
+/// instead: `U_k[b]` = `A[b, k]` resized with aligned corners, then
+/// `M_k = (U_k − min) / (max − min + 1e-8)` over the input's positions;
+/// `w[b, n] = softmax_k(s_k[b, n])`; `maps[b, n] = Σ_k w_k · A[b, k]`, at the
+/// tap's resolution.
+///
 /// # Shapes
 /// - input: `[B, C, ...spatial]`
 /// - maps: `[B, N, ...spatial]`, at the input's resolution
+///   (pytorch-grad-cam's variant: the tap's)
 ///
 /// # Cost
 /// One forward pass of the batch, then `B·K` masked forward passes (`K`
@@ -59,6 +68,49 @@ pub struct ScoreCam {
     /// Masked inputs per forward pass (across channels and samples).
     #[config(default = 32)]
     pub batch_size: usize,
+    /// pytorch-grad-cam's variant (see above) instead of keras-explainable's.
+    #[config(default = false)]
+    pub pytorch_grad_cam: bool,
+}
+
+impl ScoreCam {
+    /// pytorch-grad-cam's `ScoreCAM` (its `batch_size` defaults to 16 there).
+    pub fn pytorch_grad_cam() -> Self {
+        Self::new().with_pytorch_grad_cam(true)
+    }
+}
+
+/// What Score-CAM measures before weighting.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MaskedScores<const D: usize> {
+    /// The scores of the input, `[B, N]`.
+    pub scores: Tensor<2>,
+    /// The units explained, `[B, N]`.
+    pub indices: Tensor<2, Int>,
+    /// `s_k`: the scores of the input masked by each channel's mask, `[B, N, K]`.
+    pub masked: Tensor<3>,
+    /// The activation at the tap, `[B, K, ...spatial_tap]`.
+    pub activation: Tensor<D>,
+    /// The masks, `[B, K, ...spatial]`.
+    pub masks: Tensor<D>,
+}
+
+/// pytorch-grad-cam's Score-CAM masks: each channel resized to `size` with
+/// aligned corners, then `(u − min) / (max − min + 1e-8)`.
+pub fn pytorch_grad_cam_masks<const D: usize>(
+    activation: Tensor<D>,
+    size: &[usize],
+) -> crate::Result<Tensor<D>> {
+    let upsampled = resize_align_corners(activation, size)?;
+    let dims = upsampled.dims();
+    let flat = flatten_spatial(upsampled);
+    let min = flat.clone().min_dim(2);
+    let range = flat.clone().max_dim(2) - min.clone();
+    Ok(unflatten_spatial(
+        (flat - min) / range.add_scalar(1e-8),
+        &dims[2..],
+    ))
 }
 
 /// Score-CAM masks: each channel of `[B, K, ...spatial_tap]` min-max
@@ -70,27 +122,36 @@ pub fn score_cam_masks<const D: usize>(
     resize(normalize(activation), size)
 }
 
-impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
-    fn explain(
+impl ScoreCam {
+    /// The scores of the input masked by each channel's mask.
+    ///
+    /// # Errors
+    /// As [`explain`](Explainer::explain).
+    pub fn masked_scores<M: Explainable<D>, const D: usize>(
         &self,
         probe: &Probe<M, D>,
         input: Tensor<D>,
         targets: &Targets,
-    ) -> crate::Result<Explanation<D>> {
+    ) -> crate::Result<MaskedScores<D>> {
         if self.batch_size == 0 {
             return Err(Error::config("batch_size", "must be at least 1"));
         }
         probe.require_tap("Score-CAM")?;
         let (output, activation) = probe.activations(input.clone())?;
+        let input = input.detach().without_autodiff();
         let resolved = targets.resolve(&output)?;
         let device = activation.device();
         let dims = input.dims();
         let (batch, n) = (resolved.batch, resolved.units);
         let channels = activation.dims()[1];
-        let masks = score_cam_masks(activation, &dims[2..])?; // [B, K, ...spatial]
+        let masks = if self.pytorch_grad_cam {
+            pytorch_grad_cam_masks(activation.clone(), &dims[2..])?
+        } else {
+            score_cam_masks(activation.clone(), &dims[2..])?
+        }; // [B, K, ...spatial]
         let flat_masks = flatten_spatial(masks.clone()); // [B, K, P]
         let pixels = flat_masks.dims()[2];
-        let mask_rows = flat_masks.clone().reshape([batch * channels, 1, pixels]);
+        let mask_rows = flat_masks.reshape([batch * channels, 1, pixels]);
         let inputs = input.reshape([batch, 1, dims[1], pixels]);
         let pairs = batch * channels;
         let mut scores = Vec::new();
@@ -112,21 +173,51 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
             scores.push(resolved.scores_all(&out, &rows)?); // [len, N]
         }
         // [B·K, N] → [B, N, K]
-        let weights = Tensor::cat(scores, 0)
+        let masked = Tensor::cat(scores, 0)
             .reshape([batch, channels, n])
             .swap_dims(1, 2);
-        let maps = unflatten_spatial(weights.matmul(flat_masks), &dims[2..]);
-        let indices = resolved.tensor(&device);
-        Ok(Explanation {
+        Ok(MaskedScores {
             scores: resolved.sample_scores(&output)?,
-            indices,
-            maps,
+            indices: resolved.tensor(&device),
+            masked,
+            activation,
+            masks,
         })
     }
+}
 
-    /// Positive-normalised, already at the input's resolution.
+impl<M: Explainable<D>, const D: usize> Explainer<M, D> for ScoreCam {
+    fn explain(
+        &self,
+        probe: &Probe<M, D>,
+        input: Tensor<D>,
+        targets: &Targets,
+    ) -> crate::Result<Explanation<D>> {
+        Ok(self.weigh(self.masked_scores(probe, input, targets)?))
+    }
+
+    /// Positive-normalised, already at the input's resolution
+    /// (pytorch-grad-cam's variant: resized from the tap's).
     fn postprocessing(&self) -> Postprocessing {
-        Postprocessing::new(Some(Filter::PositiveNormalize), false)
+        Postprocessing::new(Some(Filter::PositiveNormalize), self.pytorch_grad_cam)
+    }
+}
+
+impl ScoreCam {
+    /// The maps from the masked scores: what [`explain`](Explainer::explain)
+    /// returns after [`masked_scores`](Self::masked_scores).
+    pub fn weigh<const D: usize>(&self, m: MaskedScores<D>) -> Explanation<D> {
+        let maps = if self.pytorch_grad_cam {
+            weighted_sum(m.activation, softmax(m.masked, 2))
+        } else {
+            let dims = m.masks.dims();
+            unflatten_spatial(m.masked.matmul(flatten_spatial(m.masks)), &dims[2..])
+        };
+        Explanation {
+            scores: m.scores,
+            indices: m.indices,
+            maps,
+        }
     }
 }
 
