@@ -161,6 +161,16 @@ pub enum Error {
     )]
     NoAttention,
 
+    /// Guided backpropagation or deconvolution needs ReLU points and the
+    /// model reported none.
+    #[error(
+        "{method} needs the model's ReLUs; its forward pass reported none (apply them with Trace::relu)"
+    )]
+    NoReluPoints {
+        /// The method that needed them.
+        method: &'static str,
+    },
+
     /// FullGrad needs bias points and the model reported none.
     #[error("FullGrad needs bias points; the model's forward pass reported none")]
     NoBiasPoints,

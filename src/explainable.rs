@@ -142,8 +142,20 @@ pub(crate) enum Mode<T> {
     Replace(T),
     /// Add a zero autodiff leaf at every bias point.
     Biases,
+    /// Cut the graph at every ReLU point: its output becomes a fresh leaf,
+    /// so that the probe can apply its own backward rule there.
+    Relus,
     /// Record every attention map.
     Attention,
+}
+
+/// A ReLU or branch point reached by the forward pass in [`Mode::Relus`]:
+/// its input (on the graph) and the leaf that replaced its output.
+pub(crate) struct ReluPoint<const D: usize> {
+    pub input: Tensor<D>,
+    pub leaf: Tensor<D>,
+    /// A branch point (the identity), not a ReLU.
+    pub branch: bool,
 }
 
 /// A bias point reached by the forward pass: the zero leaf added to the
@@ -164,6 +176,7 @@ pub struct Trace<T, const D: usize> {
     pub(crate) leaf: Option<Tensor<D>>,
     pub(crate) replacement: Option<Tensor<D>>,
     pub(crate) biases: Vec<BiasPoint<D>>,
+    pub(crate) relus: Vec<ReluPoint<D>>,
     pub(crate) attention: Vec<Tensor<4>>,
 }
 
@@ -186,6 +199,7 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
             leaf: None,
             replacement: None,
             biases: Vec::new(),
+            relus: Vec::new(),
             attention: Vec::new(),
         }
     }
@@ -288,6 +302,58 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
         if let Mode::Attention = self.mode {
             self.attention
                 .push(weights.clone().detach().without_autodiff());
+        }
+    }
+
+    /// Applies a ReLU, `max(x, 0)`, through the trace. Guided backpropagation
+    /// and deconvolution change the backward rule of every ReLU a model
+    /// applies this way (Burn has no backward hooks); everywhere else this
+    /// is a plain ReLU. Call it once per ReLU application, also when one
+    /// ReLU module is reused, and mark tensors that several layers read
+    /// with [`branch`](Self::branch).
+    pub fn relu(&mut self, x: Tensor<D>) -> Tensor<D> {
+        match self.mode {
+            Mode::Relus => {
+                let out = burn::tensor::activation::relu(x.clone().detach().without_autodiff());
+                let leaf = out.autodiff().require_grad();
+                self.relus.push(ReluPoint {
+                    input: x,
+                    leaf: leaf.clone(),
+                    branch: false,
+                });
+                leaf
+            }
+            _ => burn::tensor::activation::relu(x),
+        }
+    }
+
+    /// Hands a tensor that several later layers read (a residual block's
+    /// input, read by its body and its shortcut) to the trace; continue with
+    /// the returned tensor, which has the same values.
+    ///
+    /// Guided backpropagation and deconvolution run their backward pass
+    /// segment by segment between the ReLU points (see [`relu`](Self::relu)),
+    /// and Burn consumes a segment's graph when it runs: a tensor computed
+    /// after a ReLU and read by two segments must be a branch point. A
+    /// ReLU's output needs none (it is a cut already); a max-pool or other
+    /// layer between a ReLU and a residual block's two branches does.
+    pub fn branch(&mut self, x: Tensor<D>) -> Tensor<D> {
+        match self.mode {
+            Mode::Relus => {
+                let leaf = x
+                    .clone()
+                    .detach()
+                    .without_autodiff()
+                    .autodiff()
+                    .require_grad();
+                self.relus.push(ReluPoint {
+                    input: x,
+                    leaf: leaf.clone(),
+                    branch: true,
+                });
+                leaf
+            }
+            _ => x,
         }
     }
 

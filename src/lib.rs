@@ -119,9 +119,9 @@ pub use explainable::{Explainable, Trace};
 pub use explainer::{Explainer, Explanation, Postprocessing};
 pub use filters::Filter;
 pub use methods::{
-    AblationCam, AttentionRollout, Cam, EigenCam, EigenGradCam, FullGrad, GradCam,
-    GradCamElementWise, GradCamPlusPlus, GradientFilter, HiResCam, InputXGradient,
-    IntegratedGradients, LayerCam, Occlusion, Saliency, ScoreCam, XGradCam,
+    AblationCam, AttentionRollout, Cam, Deconvolution, EigenCam, EigenGradCam, FullGrad, GradCam,
+    GradCamElementWise, GradCamPlusPlus, GradientFilter, GuidedBackprop, GuidedGradCam, HiResCam,
+    InputXGradient, IntegratedGradients, LayerCam, Occlusion, Saliency, ScoreCam, XGradCam,
 };
 pub use output::Output;
 pub use pipeline::Pipeline;

@@ -478,6 +478,100 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     }
 }
 
+/// A backward rule for ReLUs: the gradient at a ReLU's input from the
+/// gradient at its output and its input's values.
+pub(crate) type ReluRule<const D: usize> = fn(Tensor<D>, Tensor<D>) -> Tensor<D>;
+
+impl<M: Explainable<D>, const D: usize> Probe<M, D> {
+    /// Scores and the input gradients of each selected score with every
+    /// ReLU's backward replaced by `rule` (guided backpropagation,
+    /// deconvolution), for the ReLUs the model applies with [`Trace::relu`].
+    ///
+    /// The forward pass cuts the graph at every ReLU and branch point (its
+    /// output becomes a leaf); the backward pass then runs segment by
+    /// segment, last point first, applying `rule` between segments. The
+    /// segments are disjoint, so this costs about one backward pass, in as
+    /// many calls as points.
+    ///
+    /// Returns the scores `[B, N]`, the units `[B, N]` and the gradients
+    /// `[B·N, C, ...]`, row `b·N + n`.
+    pub(crate) fn relu_rule_gradients(
+        &self,
+        input: Tensor<D>,
+        targets: &Targets,
+        units_per_pass: usize,
+        rule: ReluRule<D>,
+        method: &'static str,
+    ) -> Result<(Tensor<2>, Tensor<2, Int>, Tensor<D>)> {
+        check_per_pass(units_per_pass)?;
+        let input = self.prepare(input)?;
+        let batch = input.dims()[0];
+        let (n, mut resolved) = self.units(&input, targets)?;
+        let (mut scores, mut gradients) = (Vec::new(), Vec::new());
+        for start in (0..n).step_by(units_per_pass) {
+            let len = units_per_pass.min(n - start);
+            let leaf = repeat_each(input.clone(), len).autodiff().require_grad();
+            let mut trace = Trace::<M::Tap, D>::with_mode(Mode::Relus);
+            let output = self.run(leaf.clone(), &mut trace, batch * len, &input.dims())?;
+            let mut points = std::mem::take(&mut trace.relus);
+            if points.is_empty() {
+                discard(&output);
+                return Err(Error::NoReluPoints { method });
+            }
+            let (selected, grads) =
+                select_and_backward(&output, targets, &mut resolved, start..start + len)?;
+            scores.push(selected);
+            // Gradients reaching each ReLU output, and the input, so far.
+            let mut at: Vec<Option<Tensor<D>>> = vec![None; points.len()];
+            let mut at_input: Option<Tensor<D>> = None;
+            let collect = |grads: &burn::tensor::Gradients,
+                           points: &[crate::explainable::ReluPoint<D>],
+                           at: &mut Vec<Option<Tensor<D>>>,
+                           at_input: &mut Option<Tensor<D>>| {
+                for (slot, p) in at.iter_mut().zip(points) {
+                    if let Some(g) = p.leaf.grad(grads) {
+                        *slot = Some(slot.take().map_or(g.clone(), |s| s + g));
+                    }
+                }
+                if let Some(g) = leaf.grad(grads) {
+                    *at_input = Some(at_input.take().map_or(g.clone(), |s| s + g));
+                }
+            };
+            if let Some(g) = &grads {
+                collect(g, &points, &mut at, &mut at_input);
+            }
+            drop(grads);
+            while let Some(point) = points.pop() {
+                let reached = at.pop().flatten();
+                let plain = point.input.clone().detach().without_autodiff();
+                // A ReLU the scores do not reach still has its graph freed.
+                let upstream = match reached {
+                    Some(g) if point.branch => g,
+                    Some(g) => rule(g, plain),
+                    None => plain.zeros_like(),
+                };
+                let root = (point.input * upstream.autodiff()).sum();
+                let shape = input.dims().to_vec();
+                let grads =
+                    catch_unwind(AssertUnwindSafe(|| root.backward())).map_err(|panic| {
+                        Error::ModelPanicked {
+                            shape,
+                            message: format!("in the backward pass: {}", panic_message(panic)),
+                        }
+                    })?;
+                collect(&grads, &points, &mut at, &mut at_input);
+            }
+            gradients.push(at_input.unwrap_or_else(|| leaf.clone().inner().zeros_like()));
+        }
+        let resolved = resolved.expect("at least one pass ran");
+        Ok((
+            Tensor::cat(scores, 1),
+            resolved.tensor(&input.device()),
+            cat_units(gradients, batch),
+        ))
+    }
+}
+
 /// The gradient of a leaf, zeros where the scores do not reach it.
 fn gradient_of<const D: usize>(
     leaf: &Tensor<D>,

@@ -84,11 +84,13 @@ impl Explainable<4> for TinyNet {
         let z1 = trace.bias(self.conv1.forward(x), || {
             self.conv1.bias.as_ref().expect("bias").val()
         });
-        let a1 = trace.tap(TinyTap::Relu1, Relu::new().forward(z1));
+        let a1 = trace.relu(z1);
+        let a1 = trace.tap(TinyTap::Relu1, a1);
         let z2 = trace.bias(self.conv2.forward(a1), || {
             self.conv2.bias.as_ref().expect("bias").val()
         });
-        let a2 = trace.tap(TinyTap::Relu2, Relu::new().forward(z2));
+        let a2 = trace.relu(z2);
+        let a2 = trace.tap(TinyTap::Relu2, a2);
         self.head(a2).into()
     }
 

@@ -14,9 +14,10 @@ use burn_explainable::methods::{
 };
 use burn_explainable::models::resnet::{BlockKind, ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::{
-    AblationCam, Attributor, EigenCam, EigenGradCam, Explainer, GradCam, GradCamElementWise,
-    GradientFilter, HiResCam, InputXGradient, IntegratedGradients, LayerCam, Noise, Occlusion,
-    Pipeline, Probe, Saliency, Smooth, Statistic, Targets, XGradCam,
+    AblationCam, Attributor, Deconvolution, EigenCam, EigenGradCam, Explainer, GradCam,
+    GradCamElementWise, GradientFilter, GuidedBackprop, GuidedGradCam, HiResCam, InputXGradient,
+    IntegratedGradients, LayerCam, Noise, Occlusion, Pipeline, Probe, Saliency, Smooth, Statistic,
+    Targets, XGradCam,
 };
 use common::{Npz, assert_close, device, fixtures_dir, pgc_postprocess, values};
 
@@ -516,5 +517,65 @@ fn smoothgrad_variants_match_captum_noise_tunnel() {
                 expected,
             );
         }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn guided_methods_match_captum() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let layer = constants()["guided_gradcam_layer"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (name, model) in models(&device) {
+        let r = fixture(name);
+        let targets = r.indices("targets");
+        let probe = Probe::new(&model).at(stage_tap(&layer));
+        let what = |k: &str| format!("{name} {k}");
+        let expected = r.tensor::<5>("captum_guidedbackprop", &device);
+        let a = GuidedBackprop::new()
+            .attribute(&probe, x.clone(), &targets)
+            .unwrap();
+        assert_close(&what("scores"), a.scores, r.tensor("scores", &device), REL);
+        assert_close(
+            &what("captum_guidedbackprop"),
+            per_unit(a.values, &expected),
+            expected,
+            REL,
+        );
+        let expected = r.tensor::<5>("captum_deconvolution", &device);
+        let a = Deconvolution::new()
+            .attribute(&probe, x.clone(), &targets)
+            .unwrap();
+        assert_close(
+            &what("captum_deconvolution"),
+            per_unit(a.values, &expected),
+            expected,
+            REL,
+        );
+        // captum's LayerGradCam(relu_attributions=True): the map Guided
+        // Grad-CAM upsamples.
+        let cam = GradCam::new().explain(&probe, x.clone(), &targets).unwrap();
+        assert_close(
+            &what(&format!("captum_layergradcam.{layer}")),
+            cam.maps.clamp_min(0.0),
+            r.tensor(&format!("captum_layergradcam.{layer}"), &device),
+            REL,
+        );
+        let expected = r.tensor::<5>(&format!("captum_guidedgradcam.{layer}"), &device);
+        let a = GuidedGradCam::new()
+            .attribute(&probe, x.clone(), &targets)
+            .unwrap();
+        assert_close(
+            &what(&format!("captum_guidedgradcam.{layer}")),
+            per_unit(a.values, &expected),
+            expected,
+            REL,
+        );
     }
 }

@@ -32,7 +32,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::adapters::effective_bias;
@@ -332,11 +332,12 @@ impl Block {
         x: Tensor<4>,
         trace: &mut Trace<T, 4>,
     ) -> Tensor<4> {
-        let relu = Relu::new();
         let point = |trace: &mut Trace<T, 4>, bn: &BatchNorm, z: Tensor<4>| {
             let out = bn.forward(z);
             trace.bias(out, || effective_bias(bn, None))
         };
+        // Read by the body and the shortcut.
+        let x = trace.branch(x);
         let shortcut = match &self.downsample {
             Some(d) => {
                 let z = d.conv.forward(x.clone());
@@ -345,14 +346,15 @@ impl Block {
             None => x.clone(),
         };
         let z = self.conv1.forward(x);
-        let h = relu.forward(point(trace, &self.bn1, z));
+        let h = point(trace, &self.bn1, z);
+        let h = trace.relu(h);
         let z = self.conv2.forward(h);
         let mut h = point(trace, &self.bn2, z);
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            let z = conv3.forward(relu.forward(h));
+            let z = conv3.forward(trace.relu(h));
             h = point(trace, bn3, z);
         }
-        relu.forward(h + shortcut)
+        trace.relu(h + shortcut)
     }
 }
 
@@ -410,7 +412,7 @@ impl ResNet {
     pub fn features_traced(&self, x: Tensor<4>, trace: &mut Trace<ResNetTap, 4>) -> Tensor<4> {
         let z = self.bn1.forward(self.conv1.forward(x));
         let z = trace.bias(z, || effective_bias(&self.bn1, None));
-        let mut x = self.maxpool.forward(Relu::new().forward(z));
+        let mut x = self.maxpool.forward(trace.relu(z));
         x = trace.tap(ResNetTap::Stem, x);
         let stage_taps = [
             ResNetTap::Layer1,
