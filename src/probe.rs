@@ -554,9 +554,16 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
                 let shape = input.dims().to_vec();
                 let grads =
                     catch_unwind(AssertUnwindSafe(|| root.backward())).map_err(|panic| {
+                        let message = panic_message(panic);
+                        let hint = if message.contains("already been consumed") {
+                            " (a tensor that several layers read after a ReLU must pass \
+                             through Trace::branch)"
+                        } else {
+                            ""
+                        };
                         Error::ModelPanicked {
                             shape,
-                            message: format!("in the backward pass: {}", panic_message(panic)),
+                            message: format!("in the guided backward pass: {message}{hint}"),
                         }
                     })?;
                 collect(&grads, &points, &mut at, &mut at_input);
