@@ -5,9 +5,14 @@ mod common;
 
 use burn::module::Param;
 use burn::prelude::*;
+use burn_explainable::ChannelReduction;
+use burn_explainable::methods::{Baseline, Quadrature};
 use burn_explainable::{
-    Cam, Error, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, GradientFilter, Noise,
-    Output, Pipeline, Probe, Saliency, ScoreCam, Smooth, Split, Targets, Trace, Tta,
+    AblationCam, Cam, Deconvolution, EigenCam, EigenGradCam, Error, Explainable, Explainer,
+    FullGrad, GradCam, GradCamElementWise, GradCamPlusPlus, GradientFilter, GuidedBackprop,
+    GuidedGradCam, HiResCam, InputXGradient, IntegratedGradients, LayerCam, Noise, Occlusion,
+    Output, Pipeline, Probe, Saliency, ScoreCam, Smooth, Split, Statistic, Targets, Trace, Tta,
+    XGradCam,
 };
 use common::{GoldenNet, GoldenTap, Npz, assert_close, device, tol, values};
 
@@ -22,6 +27,38 @@ fn every_method() -> Vec<(&'static str, Method)> {
         ("scorecam", Box::new(ScoreCam::new())),
         ("gradients", Box::new(Saliency::new())),
         ("fullgrad", Box::new(FullGrad::new())),
+        ("xgradcam", Box::new(XGradCam::new())),
+        ("layercam", Box::new(LayerCam::new())),
+        ("hirescam", Box::new(HiResCam::new())),
+        ("gradcam elementwise", Box::new(GradCamElementWise::new())),
+        ("eigencam", Box::new(EigenCam::new())),
+        ("eigengradcam", Box::new(EigenGradCam::new())),
+        (
+            "gradcam eigen-smoothed",
+            Box::new(GradCam::new().with_eigen_smooth(true)),
+        ),
+        ("ablationcam", Box::new(AblationCam::new())),
+        (
+            "scorecam (pytorch-grad-cam)",
+            Box::new(ScoreCam::pytorch_grad_cam()),
+        ),
+        ("inputxgradient", Box::new(InputXGradient::new())),
+        (
+            "integrated gradients",
+            Box::new(IntegratedGradients::new().with_steps(4)),
+        ),
+        ("occlusion", Box::new(Occlusion::new([3, 4, 4], [3, 2, 2]))),
+        ("guided backprop", Box::new(GuidedBackprop::new())),
+        ("deconvolution", Box::new(Deconvolution::new())),
+        ("guided gradcam", Box::new(GuidedGradCam::new())),
+        (
+            "smoothgrad²(inputxgradient)",
+            Box::new(
+                Smooth::new(InputXGradient::new())
+                    .with_repetitions(3)
+                    .with_statistic(Statistic::MeanOfSquares),
+            ),
+        ),
         (
             "smooth(gradients)",
             Box::new(Smooth::new(Saliency::new()).with_repetitions(3)),
@@ -218,6 +255,29 @@ impl Explainable<4> for OddNet {
     }
 }
 
+/// A model that reads a tensor computed after a ReLU in two places without
+/// marking it with `Trace::branch`.
+#[derive(Module, Debug)]
+struct Unbranched {
+    inner: GoldenNet,
+}
+
+impl Explainable<4> for Unbranched {
+    type Tap = GoldenTap;
+
+    fn forward_traced(&self, x: Tensor<4>, trace: &mut Trace<GoldenTap, 4>) -> Output {
+        let a = trace.relu(self.inner.conv1.forward(x));
+        let shared = a.mul_scalar(2.0);
+        let b = trace.relu(self.inner.conv2.forward(shared.clone()));
+        let [rows, ..] = b.dims();
+        let logits = self
+            .inner
+            .logits
+            .forward(b.mean_dims(&[2, 3]).flatten::<2>(1, 3));
+        (logits + shared.mean_dims(&[1, 2, 3]).reshape([rows, 1])).into()
+    }
+}
+
 fn err<T: std::fmt::Debug>(r: burn_explainable::Result<T>) -> Error {
     r.expect_err("an error")
 }
@@ -316,6 +376,14 @@ fn method_specific_errors() {
         &GradCam::new(),
         &GradCamPlusPlus::new(),
         &ScoreCam::new(),
+        &XGradCam::new(),
+        &LayerCam::new(),
+        &HiResCam::new(),
+        &GradCamElementWise::new(),
+        &EigenCam::new(),
+        &EigenGradCam::new(),
+        &AblationCam::new(),
+        &GuidedGradCam::new(),
     ] {
         assert!(matches!(
             err(method.explain(&untapped, x.clone(), &t)),
@@ -410,6 +478,116 @@ fn method_specific_errors() {
             matches!(tta(scales.clone()), Error::InvalidConfig { .. }),
             "scales {scales:?}"
         );
+    }
+    // The new methods' settings.
+    let config = |e: Error| matches!(e, Error::InvalidConfig { .. });
+    let bad: Vec<(&str, Box<dyn Explainer<GoldenNet, 4>>)> = vec![
+        (
+            "xgradcam ε < 0",
+            Box::new(XGradCam::new().with_epsilon(-1.0)),
+        ),
+        (
+            "ablation chunk 0",
+            Box::new(AblationCam::new().with_batch_size(0)),
+        ),
+        (
+            "ablation value NaN",
+            Box::new(AblationCam::new().with_value(f64::NAN)),
+        ),
+        (
+            "ig 0 steps",
+            Box::new(IntegratedGradients::new().with_steps(0)),
+        ),
+        (
+            "trapezoid 1 step",
+            Box::new(
+                IntegratedGradients::new()
+                    .with_steps(1)
+                    .with_quadrature(Quadrature::RiemannTrapezoid),
+            ),
+        ),
+        (
+            "ig 0 steps per pass",
+            Box::new(IntegratedGradients::new().with_steps_per_pass(0)),
+        ),
+        (
+            "ig baseline NaN",
+            Box::new(IntegratedGradients::new().with_baseline(Baseline::Constant(f64::NAN))),
+        ),
+        (
+            "occlusion window too large",
+            Box::new(Occlusion::new([3, 99, 4], [3, 2, 2])),
+        ),
+        (
+            "occlusion stride 0",
+            Box::new(Occlusion::new([3, 4, 4], [3, 0, 2])),
+        ),
+        (
+            "occlusion 0 windows per pass",
+            Box::new(Occlusion::new([3, 4, 4], [3, 2, 2]).with_windows_per_pass(0)),
+        ),
+        (
+            "fullgrad max",
+            Box::new(FullGrad::new().with_reduction(ChannelReduction::Max)),
+        ),
+        (
+            "vargrad of one pass",
+            Box::new(
+                Smooth::new(Saliency::new())
+                    .with_repetitions(1)
+                    .with_statistic(Statistic::Variance),
+            ),
+        ),
+    ];
+    for (name, method) in bad {
+        let e = err(method.explain(&tapped, x.clone(), &t));
+        assert!(config(e), "{name}");
+    }
+    for (name, method) in [
+        (
+            "occlusion window of the wrong rank",
+            &Occlusion::new([4, 4], [2, 2]) as &dyn Explainer<GoldenNet, 4>,
+        ),
+        (
+            "ig baseline of the wrong shape",
+            &IntegratedGradients::new().with_baseline(Baseline::Given(TensorData::new(
+                vec![0f32; 3],
+                [1, 3, 1, 1],
+            ))),
+        ),
+        (
+            "noise-only smooth with too few given noises",
+            &Smooth::new(Saliency::new())
+                .with_clean(false)
+                .with_repetitions(3)
+                .with_noise(Noise::Given(vec![TensorData::new(
+                    vec![0f32; x.dims().iter().product()],
+                    x.dims(),
+                )])),
+        ),
+    ] {
+        assert!(
+            matches!(
+                err(method.explain(&tapped, x.clone(), &t)),
+                Error::Shape { .. }
+            ),
+            "{name}"
+        );
+    }
+    // Guided methods need the model's ReLUs, and a cut at every tensor two
+    // segments read.
+    assert!(matches!(
+        err(GuidedBackprop::new().explain(&fine, x.clone(), &t)),
+        Error::NoReluPoints { .. }
+    ));
+    let unbranched = Unbranched {
+        inner: GoldenNet::model_a(&device),
+    };
+    match err(Deconvolution::new().explain(&Probe::new(&unbranched), x.clone(), &t)) {
+        Error::ModelPanicked { message, .. } => {
+            assert!(message.contains("Trace::branch"), "{message}")
+        }
+        other => panic!("unbranched model: {other}"),
     }
 }
 

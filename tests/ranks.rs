@@ -7,13 +7,15 @@ mod common;
 
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, Conv3d, Conv3dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d, PaddingConfig3d, Relu};
+use burn::nn::{Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d, PaddingConfig3d};
 use burn::prelude::*;
 use burn_explainable::filters::normalize;
 use burn_explainable::resize::resize;
 use burn_explainable::{
-    Cam, Error, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Output, Pipeline,
-    Probe, Resize, Saliency, ScoreCam, Smooth, Targets, Trace, Tta,
+    AblationCam, Cam, Deconvolution, EigenCam, EigenGradCam, Error, Explainable, Explainer,
+    FullGrad, GradCam, GradCamElementWise, GradCamPlusPlus, GuidedBackprop, GuidedGradCam,
+    HiResCam, InputXGradient, IntegratedGradients, LayerCam, Occlusion, Output, Pipeline, Probe,
+    Resize, Saliency, ScoreCam, Smooth, Statistic, Targets, Trace, Tta, XGradCam,
 };
 use common::{Lcg, assert_close, device, tol, values};
 
@@ -40,9 +42,11 @@ macro_rules! net {
             fn forward_traced(&self, x: Tensor<$rank>, trace: &mut Trace<Tap, $rank>) -> Output {
                 let bias = |c: &$conv| c.bias.as_ref().expect("bias").val();
                 let z = trace.bias(self.conv1.forward(x), || bias(&self.conv1));
-                let a = trace.tap(Tap::Relu1, Relu::new().forward(z));
+                let a = trace.relu(z);
+                let a = trace.tap(Tap::Relu1, a);
                 let z = trace.bias(self.conv2.forward(a), || bias(&self.conv2));
-                let a = trace.tap(Tap::Relu2, Relu::new().forward(z));
+                let a = trace.relu(z);
+                let a = trace.tap(Tap::Relu2, a);
                 // One reduction over the flattened spatial axes: Burn 0.22.1's
                 // wgpu backend gets `mean_dims` over three axes of a rank-5
                 // tensor wrong.
@@ -141,6 +145,43 @@ fn methods<M: Explainable<D> + 'static, const D: usize>()
         ("scorecam", Box::new(ScoreCam::new().with_batch_size(5))),
         ("gradients", Box::new(Saliency::new())),
         ("fullgrad", Box::new(FullGrad::new())),
+        ("xgradcam", Box::new(XGradCam::new())),
+        ("layercam", Box::new(LayerCam::new())),
+        ("hirescam", Box::new(HiResCam::new())),
+        ("gradcam elementwise", Box::new(GradCamElementWise::new())),
+        ("eigencam", Box::new(EigenCam::new())),
+        ("eigengradcam", Box::new(EigenGradCam::new())),
+        (
+            "gradcam eigen-smoothed",
+            Box::new(GradCam::new().with_eigen_smooth(true)),
+        ),
+        (
+            "ablationcam",
+            Box::new(AblationCam::new().with_batch_size(3)),
+        ),
+        (
+            "scorecam (pytorch-grad-cam)",
+            Box::new(ScoreCam::pytorch_grad_cam().with_batch_size(5)),
+        ),
+        ("inputxgradient", Box::new(InputXGradient::new())),
+        (
+            "integrated gradients",
+            Box::new(IntegratedGradients::new().with_steps(4)),
+        ),
+        ("occlusion", Box::new(occlusion::<D>())),
+        ("guided backprop", Box::new(GuidedBackprop::new())),
+        ("deconvolution", Box::new(Deconvolution::new())),
+        ("guided gradcam", Box::new(GuidedGradCam::new())),
+        (
+            "vargrad(inputxgradient)",
+            Box::new(
+                Smooth::new(InputXGradient::new())
+                    .with_repetitions(3)
+                    .with_clean(false)
+                    .with_statistic(Statistic::Variance)
+                    .with_seed(5),
+            ),
+        ),
         (
             "smooth(gradients)",
             Box::new(
@@ -160,6 +201,12 @@ fn methods<M: Explainable<D> + 'static, const D: usize>()
             ),
         ),
     ]
+}
+
+/// Windows spanning every channel and one element along each spatial axis.
+fn occlusion<const D: usize>() -> Occlusion {
+    let window: Vec<usize> = std::iter::once(3).chain([1; 3]).take(D - 1).collect();
+    Occlusion::new(window.clone(), window)
 }
 
 fn run<M: Explainable<D, Tap = Tap> + Module + 'static, const D: usize>(

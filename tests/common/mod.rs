@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn_explainable::{Explainable, Output, Trace, effective_bias};
 
@@ -300,9 +300,11 @@ impl Explainable<4> for GoldenNet {
             Some(bn) => trace.bias(bn.forward(z), || effective_bias(bn, None)),
             None => z,
         };
-        let a1 = trace.tap(GoldenTap::Relu1, Relu::new().forward(z));
+        let a1 = trace.relu(z);
+        let a1 = trace.tap(GoldenTap::Relu1, a1);
         let z2 = trace.bias(self.conv2.forward(a1), || Self::conv_bias(&self.conv2));
-        let a2 = trace.tap(GoldenTap::Relu2, Relu::new().forward(z2));
+        let a2 = trace.relu(z2);
+        let a2 = trace.tap(GoldenTap::Relu2, a2);
         self.logits
             .forward(a2.mean_dims(&[2, 3]).flatten::<2>(1, 3))
             .into()
