@@ -8,12 +8,14 @@ use burn::module::{Param, RunningState};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn_explainable::methods::{ChannelReduction, full_grad_maps};
+use burn_explainable::methods::{ChannelReduction, Quadrature, cam_weights, full_grad_maps};
 use burn_explainable::resize::resize;
 use burn_explainable::{
-    Error, Explainable, Explainer, Filter, FullGrad, Output, Probe, Saliency, Targets, Trace, Tta,
+    AblationCam, Attributor, EigenGradCam, Error, Explainable, Explainer, Filter, FullGrad,
+    GradCam, GradCamElementWise, HiResCam, InputXGradient, IntegratedGradients, LayerCam, Noise,
+    Occlusion, Output, Probe, Saliency, Smooth, Statistic, Targets, Trace, Tta, XGradCam,
 };
-use common::{GoldenNet, Lcg, assert_close, device, tol, values};
+use common::{GoldenNet, GoldenTap, Lcg, assert_close, device, tol, values};
 
 /// conv(3→4, bias) → BatchNorm (random statistics) → ReLU → conv(4→5, bias)
 /// → ReLU → GAP → linear(5→3, bias), with random weights.
@@ -365,4 +367,180 @@ fn input_gradient_methods_do_not_depend_on_units_per_pass() {
             tol::EXACT,
         );
     }
+}
+
+/// A linear model with random weights and bias, and an input.
+fn linear_case(device: &Device) -> (LinearNet, Tensor<4>, Targets) {
+    let (c, h, w, l) = (3, 4, 5, 6);
+    let mut fc = LinearConfig::new(c * h * w, l).init(device);
+    fc.weight = Param::from_tensor(Lcg(7).tensor([c * h * w, l], -1.0, 1.0, device));
+    fc.bias = Some(Param::from_tensor(Lcg(8).tensor([l], -1.0, 1.0, device)));
+    let x = Lcg(9).tensor([2, c, h, w], -1.0, 1.0, device);
+    (LinearNet { fc }, x, Targets::indices([[5, 1], [0, 5]]))
+}
+
+#[test]
+fn on_a_linear_model_integrated_gradients_and_occlusion_are_input_x_gradient() {
+    let device = device();
+    let (model, x, targets) = linear_case(&device);
+    let probe = Probe::new(&model);
+    let ixg = InputXGradient::new()
+        .attribute(&probe, x.clone(), &targets)
+        .unwrap();
+    let s = ixg.scores.clone();
+    let at_zero = probe.forward(x.clone().zeros_like()).unwrap().flat();
+    // s(x) − s(0) for the targets [[5, 1], [0, 5]].
+    let (_, z) = values(at_zero);
+    let l = 6;
+    let gap = s.clone() - Tensor::<2>::from_floats([[z[5], z[1]], [z[l], z[l + 5]]], &device);
+    // Every rule whose steps sum to 1 is exact on a constant gradient, and
+    // the attributions sum to s(x) − s(0) (completeness).
+    for q in [
+        Quadrature::GaussLegendre,
+        Quadrature::RiemannLeft,
+        Quadrature::RiemannRight,
+        Quadrature::RiemannMiddle,
+    ] {
+        let (a, delta) = IntegratedGradients::new()
+            .with_steps(5)
+            .with_quadrature(q)
+            .attribute_with_delta(&probe, x.clone(), &targets)
+            .unwrap();
+        assert_close(&format!("{q:?}"), a.values, ixg.values.clone(), tol::EXACT);
+        let sums = ixg
+            .values
+            .clone()
+            .flatten::<2>(1, 3)
+            .sum_dim(1)
+            .reshape([2, 2]);
+        assert_close(
+            &format!("{q:?} completeness"),
+            sums,
+            gap.clone(),
+            tol::EXACT,
+        );
+        let (_, d) = values(delta);
+        assert!(d.iter().all(|v| v.abs() < 1e-4), "{q:?} delta {d:?}");
+    }
+    // captum's trapezoid steps sum to (n − 1)/n: its delta is −(s(x) − s(0))/n.
+    let n = 5;
+    let (a, delta) = IntegratedGradients::new()
+        .with_steps(n)
+        .with_quadrature(Quadrature::RiemannTrapezoid)
+        .attribute_with_delta(&probe, x.clone(), &targets)
+        .unwrap();
+    let short = (n - 1) as f64 / n as f64;
+    assert_close(
+        "trapezoid",
+        a.values,
+        ixg.values.clone().mul_scalar(short),
+        tol::EXACT,
+    );
+    assert_close(
+        "trapezoid delta",
+        delta,
+        gap.div_scalar(-(n as f64)),
+        tol::EXACT,
+    );
+    // Occluding one element with 0 removes exactly its term x·w.
+    let occlusion = Occlusion::new([1, 1, 1], [1, 1, 1])
+        .attribute(&probe, x, &targets)
+        .unwrap();
+    assert_close("occlusion", occlusion.values, ixg.values, tol::EXACT);
+}
+
+#[test]
+fn cam_variants_agree_where_their_definitions_meet() {
+    let device = device();
+    for seed in 1..=3u64 {
+        let model = random_net(seed, &device);
+        let x = Lcg(seed + 200).tensor([2, 3, 7, 9], -1.0, 1.0, &device);
+        let targets = Targets::indices([[0, 2], [1, 0]]);
+        let maps = |tap, m: &dyn Explainer<GoldenNet, 4>| {
+            m.explain(&Probe::new(&model).at(tap), x.clone(), &targets)
+                .unwrap()
+                .maps
+        };
+        // After a ReLU, A ≥ 0: relu(G) ⊙ A = relu(G ⊙ A), at any tap.
+        for tap in [GoldenTap::Relu1, GoldenTap::Relu2] {
+            assert_close(
+                "layer-cam vs element-wise",
+                maps(tap, &LayerCam::new()),
+                maps(tap, &GradCamElementWise::new()),
+                tol::EXACT,
+            );
+        }
+        // Before a global average pool the gradient is constant over the
+        // positions: HiResCAM is Grad-CAM, Eigen-Grad-CAM is Grad-CAM with
+        // eigen smoothing, XGrad-CAM's weights are Grad-CAM's up to ε.
+        let tap = GoldenTap::Relu2;
+        let grad_cam = maps(tap, &GradCam::new());
+        assert_close(
+            "hirescam",
+            maps(tap, &HiResCam::new()),
+            grad_cam.clone(),
+            1e-5,
+        );
+        assert_close("xgradcam", maps(tap, &XGradCam::new()), grad_cam, 1e-4);
+        assert_close(
+            "eigen-grad-cam",
+            maps(tap, &EigenGradCam::new()),
+            maps(tap, &GradCam::new().with_eigen_smooth(true)),
+            1e-4,
+        );
+        // And the head is linear after the pool: ablating channel k drops
+        // the logit by exactly W[k, t] · mean_p A_k.
+        let probe = Probe::new(&model).at(tap);
+        let a = AblationCam::new()
+            .ablations(&probe, x.clone(), &targets)
+            .unwrap();
+        let [b, k, h, w] = a.activation.dims();
+        let means = a.activation.clone().reshape([b, k, h * w]).mean_dim(2); // [B, K, 1]
+        let weights = model.logits.weight.val(); // [K, L]
+        let cam = cam_weights(weights, a.indices.clone()); // [B, N, K]
+        let drop = cam * means.reshape([b, 1, k]);
+        let expected = a.scores.clone().unsqueeze_dim::<3>(2) - drop;
+        assert_close("ablated scores", a.ablated, expected, 1e-5);
+    }
+}
+
+#[test]
+fn noise_free_smoothing_keeps_the_inner_attribution() {
+    let device = device();
+    let model = random_net(4, &device);
+    let probe = Probe::new(&model);
+    let x = Lcg(44).tensor([2, 3, 7, 9], -1.0, 1.0, &device);
+    let targets = Targets::indices([[0, 2], [1, 0]]);
+    let inner = InputXGradient::new();
+    let plain = inner.attribute(&probe, x.clone(), &targets).unwrap();
+    let zeros = vec![TensorData::zeros::<f32, _>(x.dims()); 3];
+    let smooth = |s: Statistic| {
+        Smooth::new(inner)
+            .with_clean(false)
+            .with_repetitions(3)
+            .with_noise(Noise::Given(zeros.clone()))
+            .with_statistic(s)
+            .attribute(&probe, x.clone(), &targets)
+            .unwrap()
+            .values
+    };
+    assert_close(
+        "mean",
+        smooth(Statistic::Mean),
+        plain.values.clone(),
+        tol::EXACT,
+    );
+    assert_close(
+        "mean of squares",
+        smooth(Statistic::MeanOfSquares),
+        plain.values.clone().square(),
+        tol::EXACT,
+    );
+    let variance = smooth(Statistic::Variance);
+    let scale = values(plain.values.square())
+        .1
+        .iter()
+        .fold(0f32, |m, v| m.max(*v));
+    let worst = values(variance).1.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(worst <= 1e-5 * scale, "variance of equal passes: {worst:e}");
 }
