@@ -20,7 +20,9 @@ mod support;
 
 use std::time::Instant;
 
-use support::workloads::{SCORECAM_CHUNK, Setup, Work, applies, device};
+use support::workloads::{
+    ABLATION_CHUNK, IG_STEPS, OCCLUSION_WINDOW, SCORECAM_CHUNK, Setup, Work, applies, device,
+};
 
 /// Peak resident memory since the last reset, in MiB (Linux; 0 elsewhere).
 fn peak_rss_mb() -> f64 {
@@ -134,6 +136,18 @@ fn main() -> Result<(), String> {
         "smooth4x4(saliency)",
         "tta_flip(gradcam)",
         "tta_flip(saliency)",
+        "xgradcam",
+        "layercam",
+        "hirescam",
+        "gradcam_elementwise",
+        "eigencam",
+        "eigengradcam",
+        "inputxgradient",
+        "guided_backprop",
+        "deconvolution",
+        "guided_gradcam",
+        "smoothgrad_sq4(saliency)",
+        "ig16",
     ];
     for &model in &models {
         for &batch in &batches {
@@ -161,6 +175,9 @@ fn main() -> Result<(), String> {
                     if units == 5 && m.starts_with("smooth") {
                         continue; // the combinator ratios do not depend on the units
                     }
+                    if m == "ig16" && (batch > 1 || units > 1) {
+                        continue; // 16 input-gradient passes per unit: batch 1, one unit
+                    }
                     add(m, Work::Method(m));
                 }
                 let wants_scorecam = only
@@ -176,6 +193,31 @@ fn main() -> Result<(), String> {
                         },
                     );
                     add("scorecam", Work::Method("scorecam"));
+                }
+                let wants = |m: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == m));
+                if model == "resnet18" && batch == 1 && units == 1 {
+                    if wants("ablationcam") {
+                        let k = setup.tap_channels();
+                        add(
+                            "ablationcam_floor",
+                            Work::TailForwards {
+                                rows: k,
+                                chunk: ABLATION_CHUNK,
+                            },
+                        );
+                        add("ablationcam", Work::Method("ablationcam"));
+                    }
+                    if wants("occlusion") {
+                        let windows = (size / OCCLUSION_WINDOW).pow(2);
+                        add(
+                            "occlusion_floor",
+                            Work::MaskedForwards {
+                                rows: windows * batch,
+                                chunk: 32,
+                            },
+                        );
+                        add("occlusion", Work::Method("occlusion"));
+                    }
                 }
                 // Warm-up, then repetitions interleaved across workloads so
                 // that drift on a noisy machine hits every row alike.
@@ -199,9 +241,15 @@ fn main() -> Result<(), String> {
                     let floor = match row.name.as_str() {
                         // One input-gradient pass per target unit (the
                         // input is replicated once per unit).
-                        "saliency" | "fullgrad" => {
-                            find("backward_to_input").map(|b| units as f64 * b)
+                        "saliency" | "fullgrad" | "inputxgradient" | "guided_backprop"
+                        | "deconvolution" => find("backward_to_input").map(|b| units as f64 * b),
+                        "ig16" => find("backward_to_input").map(|b| (IG_STEPS * units) as f64 * b),
+                        "guided_gradcam" => {
+                            find("gradcam").and_then(|g| find("guided_backprop").map(|b| g + b))
                         }
+                        "ablationcam" => find("ablationcam_floor"),
+                        "occlusion" => find("occlusion_floor").map(|f| f + forward),
+                        "smoothgrad_sq4(saliency)" => find("saliency").map(|g| 4.0 * g),
                         "scorecam" => find("scorecam_floor").map(|f| f + forward),
                         "smooth4(gradcam)" => find("gradcam").map(|g| 4.0 * g),
                         "smooth4(saliency)" | "smooth4x1(saliency)" | "smooth4x4(saliency)" => {

@@ -11,8 +11,12 @@
 //!
 //! Options:
 //! - `--method M`: `gradcam` (default), `gradcam++`, `scorecam`, `cam`,
-//!   `saliency`, `fullgrad`, `rollout` (ViT), or a combinator in front of one:
-//!   `smooth:gradcam`, `tta:saliency`, `tta:smooth:gradcam`, …
+//!   `xgradcam`, `layercam`, `hirescam`, `gradcam-elementwise`, `eigencam`,
+//!   `eigengradcam`, `ablationcam`, `saliency`, `inputxgradient`,
+//!   `integrated-gradients`, `occlusion`, `guided-backprop`, `deconvolution`,
+//!   `guided-gradcam`, `fullgrad`, `rollout` (ViT), or a combinator in front
+//!   of one: `smooth:gradcam`, `smoothgrad2:saliency`, `vargrad:saliency`,
+//!   `tta:saliency`, `tta:smooth:gradcam`, …
 //! - `--target T`: `top1` (default), `top3`, … or a class index
 //! - `--layer L`: `layer4`, `layer3`, `layer2`, `layer1`, `stem`; by default
 //!   `layer4` for a checkpoint and `layer3` for the demo model (its 96-pixel
@@ -48,8 +52,10 @@ use burn_explainable::vis::{
     Colormap, image_to_tensor, load_image, overlay, preprocess_imagenet, save_png,
 };
 use burn_explainable::{
-    AttentionRollout, Cam, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline,
-    Probe, Saliency, ScoreCam, Smooth, Targets, Tta,
+    AblationCam, AttentionRollout, Cam, Deconvolution, EigenCam, EigenGradCam, Explainable,
+    Explainer, FullGrad, GradCam, GradCamElementWise, GradCamPlusPlus, GuidedBackprop,
+    GuidedGradCam, HiResCam, InputXGradient, IntegratedGradients, LayerCam, Occlusion, Pipeline,
+    Probe, Saliency, ScoreCam, Smooth, Statistic, Targets, Tta, XGradCam,
 };
 use image::imageops::FilterType;
 
@@ -125,6 +131,14 @@ fn method<M: Explainable<4> + 'static>(
     if let Some(inner) = spec.strip_prefix("smooth:") {
         return Ok(Box::new(Smooth::new(method(inner, grid)?)));
     }
+    if let Some(inner) = spec.strip_prefix("smoothgrad2:") {
+        let smooth = Smooth::new(method(inner, grid)?).with_statistic(Statistic::MeanOfSquares);
+        return Ok(Box::new(smooth));
+    }
+    if let Some(inner) = spec.strip_prefix("vargrad:") {
+        let smooth = Smooth::new(method(inner, grid)?).with_statistic(Statistic::Variance);
+        return Ok(Box::new(smooth));
+    }
     if let Some(inner) = spec.strip_prefix("tta:") {
         return Ok(Box::new(Tta::new(method(inner, grid)?)));
     }
@@ -139,23 +153,61 @@ fn method<M: Explainable<4> + 'static>(
         "cam" => Box::new(Cam::new()),
         "saliency" => Box::new(Saliency::new()),
         "fullgrad" => Box::new(FullGrad::new()),
+        "xgradcam" => Box::new(XGradCam::new()),
+        "layercam" => Box::new(LayerCam::new()),
+        "hirescam" => Box::new(HiResCam::new()),
+        "gradcam-elementwise" => Box::new(GradCamElementWise::new()),
+        "eigencam" => Box::new(EigenCam::new()),
+        "eigengradcam" => Box::new(EigenGradCam::new()),
+        "ablationcam" => Box::new(AblationCam::new()),
+        "inputxgradient" => Box::new(InputXGradient::new()),
+        "integrated-gradients" => Box::new(IntegratedGradients::new()),
+        // Windows of 1/8 of the image's side; see `Occlusion` for others.
+        "occlusion" => Box::new(OcclusionEighths),
+        "guided-backprop" => Box::new(GuidedBackprop::new()),
+        "deconvolution" => Box::new(Deconvolution::new()),
+        "guided-gradcam" => Box::new(GuidedGradCam::new()),
         other => return Err(format!("unknown method {other}").into()),
     })
+}
+
+/// Occlusion with 8 × 8 windows over the image, whatever its size.
+struct OcclusionEighths;
+
+impl<M: Explainable<4>> Explainer<M, 4> for OcclusionEighths {
+    fn explain(
+        &self,
+        probe: &Probe<M, 4>,
+        input: Tensor<4>,
+        targets: &Targets,
+    ) -> burn_explainable::Result<burn_explainable::Explanation<4>> {
+        let [_, c, h, w] = input.dims();
+        let (wh, ww) = (h.div_ceil(8), w.div_ceil(8));
+        Occlusion::new([c, wh, ww], [c, wh, ww]).explain(probe, input, targets)
+    }
+
+    fn postprocessing(&self) -> burn_explainable::Postprocessing {
+        <Occlusion as Explainer<M, 4>>::postprocessing(&Occlusion::new([1], [1]))
+    }
 }
 
 /// Roughly how many rows a method pushes through the model for one image
 /// with `units` targets and `channels` channels at the tap: the progress
 /// bar's total.
 fn expected_rows(spec: &str, units: usize, channels: usize) -> usize {
-    if let Some(inner) = spec.strip_prefix("smooth:") {
-        return 20 * expected_rows(inner, units, channels);
+    for prefix in ["smooth:", "smoothgrad2:", "vargrad:"] {
+        if let Some(inner) = spec.strip_prefix(prefix) {
+            return 20 * expected_rows(inner, units, channels);
+        }
     }
     if let Some(inner) = spec.strip_prefix("tta:") {
         return 8 * expected_rows(inner, units, channels);
     }
     match spec {
         // One masked copy per channel serves every unit.
-        "scorecam" => 1 + channels,
+        "scorecam" | "ablationcam" => 1 + channels,
+        "integrated-gradients" => 1 + 50 * units,
+        "occlusion" => 1 + 64,
         "cam" => 1,
         _ => 1 + units,
     }
@@ -321,7 +373,7 @@ fn explain<M: Explainable<4> + Module>(
         }
 
         // A progress bar for the methods that make many passes.
-        let channels = if args.method.contains("scorecam") {
+        let channels = if args.method.contains("scorecam") || args.method.contains("ablationcam") {
             probe.activations(x.clone())?.1.dims()[1]
         } else {
             0

@@ -257,7 +257,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     /// input may hold fewer rows than the replacement (the layers after the
     /// tap see only the replacement); elsewhere it must hold `R` rows. No
     /// autodiff.
-    pub(crate) fn forward_replaced(
+    pub(crate) fn forward_replaced_unchecked(
         &self,
         input: Tensor<D>,
         replacement: Tensor<D>,
@@ -270,6 +270,25 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         let output = self.run(input, &mut trace, rows, caller)?;
         trace.check_reached(tap)?;
         Ok(output)
+    }
+
+    /// The forward pass with the activation at the selected tap replaced by
+    /// `replacement` (`[R, K, ...spatial_tap]`): the model's output for an
+    /// edited activation (what Ablation-CAM measures). At a cut
+    /// ([`Explainable::is_cut`]) `input` may hold fewer rows than the
+    /// replacement, even one, since the layers after the tap see only the
+    /// replacement; elsewhere it must hold `R` rows, whose values the skip
+    /// connections carry. No autodiff.
+    ///
+    /// # Errors
+    /// No tap selected, the tap not reached exactly once, a bad input, or a
+    /// forward pass that panics (a replacement of the wrong shape).
+    pub fn forward_with_tap(&self, input: Tensor<D>, replacement: Tensor<D>) -> Result<Output> {
+        let input = self.prepare(input)?;
+        let dims = input.dims();
+        check_not_empty("tap replacement", &replacement.dims())?;
+        let replacement = replacement.detach().without_autodiff();
+        self.forward_replaced_unchecked(input, replacement, &dims)
     }
 
     /// One forward pass recording the attention weights the model reports

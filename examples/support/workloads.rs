@@ -8,8 +8,10 @@ use burn::prelude::*;
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
 use burn_explainable::{
-    Cam, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus, Probe, Saliency, ScoreCam,
-    Smooth, Targets, Tta,
+    AblationCam, Cam, Deconvolution, EigenCam, EigenGradCam, Explainable, Explainer, FullGrad,
+    GradCam, GradCamElementWise, GradCamPlusPlus, GuidedBackprop, GuidedGradCam, HiResCam,
+    InputXGradient, IntegratedGradients, LayerCam, Occlusion, Probe, Saliency, ScoreCam, Smooth,
+    Statistic, Targets, Tta, XGradCam,
 };
 
 /// The device of a backend name (`flex`, `ndarray`, `wgpu`, `cuda`), when
@@ -31,6 +33,9 @@ pub enum Work {
     /// `masked_rows` rows through the model in batches of `chunk`: Score-CAM's
     /// floor.
     MaskedForwards { rows: usize, chunk: usize },
+    /// `rows` copies of the tap's activation through the layers after the
+    /// tap, in batches of `chunk`: Ablation-CAM's floor (after one forward).
+    TailForwards { rows: usize, chunk: usize },
     /// An explainer by name (see [`method`]).
     Method(&'static str),
 }
@@ -57,6 +62,27 @@ pub fn method<M: Explainable<4> + 'static>(name: &str) -> Box<dyn Explainer<M, 4
                 .with_repetitions(4)
                 .with_copies_per_pass(4),
         ),
+        "xgradcam" => Box::new(XGradCam::new()),
+        "layercam" => Box::new(LayerCam::new()),
+        "hirescam" => Box::new(HiResCam::new()),
+        "gradcam_elementwise" => Box::new(GradCamElementWise::new()),
+        "eigencam" => Box::new(EigenCam::new()),
+        "eigengradcam" => Box::new(EigenGradCam::new()),
+        "ablationcam" => Box::new(AblationCam::new().with_batch_size(ABLATION_CHUNK)),
+        "inputxgradient" => Box::new(InputXGradient::new()),
+        "ig16" => Box::new(IntegratedGradients::new().with_steps(IG_STEPS)),
+        "occlusion" => Box::new(Occlusion::new(
+            [3, OCCLUSION_WINDOW, OCCLUSION_WINDOW],
+            [3, OCCLUSION_WINDOW, OCCLUSION_WINDOW],
+        )),
+        "guided_backprop" => Box::new(GuidedBackprop::new()),
+        "deconvolution" => Box::new(Deconvolution::new()),
+        "guided_gradcam" => Box::new(GuidedGradCam::new()),
+        "smoothgrad_sq4(saliency)" => Box::new(
+            Smooth::new(Saliency::new())
+                .with_repetitions(4)
+                .with_statistic(Statistic::MeanOfSquares),
+        ),
         "tta_flip(gradcam)" => Box::new(Tta::new(GradCam::new()).with_scales(vec![])),
         "tta_flip(saliency)" => Box::new(Tta::new(Saliency::new()).with_scales(vec![])),
         other => panic!("unknown method {other}"),
@@ -66,8 +92,19 @@ pub fn method<M: Explainable<4> + 'static>(name: &str) -> Box<dyn Explainer<M, 4
 /// Whether a method applies to a model: CAM needs a pooling head and
 /// FullGrad bias points, which a ViT has not.
 pub fn applies(model: &str, method: &str) -> bool {
-    !(model.starts_with("vit") && matches!(method, "cam" | "fullgrad"))
+    !(model.starts_with("vit")
+        && matches!(
+            method,
+            "cam" | "fullgrad" | "guided_backprop" | "deconvolution" | "guided_gradcam"
+        ))
 }
+
+/// Ablation-CAM's ablated copies per pass.
+pub const ABLATION_CHUNK: usize = 32;
+/// Integrated Gradients' steps.
+pub const IG_STEPS: usize = 16;
+/// Occlusion's window (and stride), in pixels.
+pub const OCCLUSION_WINDOW: usize = 32;
 
 /// Score-CAM's masked inputs per forward pass.
 pub const SCORECAM_CHUNK: usize = 64;
@@ -172,6 +209,21 @@ fn run_on<M: Explainable<4> + 'static>(
                 let n = left.min(*chunk);
                 let _ = probe
                     .forward(masked.clone().narrow(0, 0, n))
+                    .unwrap()
+                    .flat()
+                    .into_data();
+                left -= n;
+            }
+        }
+        Work::TailForwards { rows, chunk } => {
+            // One forward of the batch for the activation, as the method.
+            let (_, a) = probe.activations(x.clone()).unwrap();
+            let copies = a.narrow(0, 0, 1).repeat_dim(0, *chunk);
+            let mut left = *rows;
+            while left > 0 {
+                let n = left.min(*chunk);
+                let _ = probe
+                    .forward_with_tap(x.clone().narrow(0, 0, 1), copies.clone().narrow(0, 0, n))
                     .unwrap()
                     .flat()
                     .into_data();

@@ -156,7 +156,7 @@ impl AblationCam {
             } else {
                 input.clone().select(0, samples)
             };
-            let out = probe.forward_replaced(x, replaced, &caller)?;
+            let out = probe.forward_replaced_unchecked(x, replaced, &caller)?;
             ablated.push(resolved.scores_all(&out, &rows)?); // [len, N]
         }
         // [B·K, N] → [B, N, K]

@@ -38,7 +38,8 @@ use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
 /// # Cost
 /// One forward pass, no backward; then per sample a Gram matrix of size
 /// `min(positions, channels)` and its top eigenvector by power iteration,
-/// on the host in `f64` (49 × 49 for a 7×7 tap: microseconds).
+/// on the host in `f64` (measured on ResNet-50, batch 8, 224², a 7×7 tap
+/// with 2048 channels: Eigen-CAM 1.01× the forward pass).
 ///
 /// # Errors
 /// No tap selected, and the input and target errors of every method.

@@ -126,7 +126,7 @@ impl<M: Explainable<D>, const D: usize> Attributor<M, D> for GuidedGradCam {
         let mask = resize_nearest(cam.maps.clamp_min(0.0), &dims[2..]);
         let [b, n] = cam.scores.dims();
         let mask = flatten_rest(mask).reshape([b * n, 1, numel(&dims[2..])]);
-        let values = guided.values.clone();
+        let values = guided.values;
         let shape = values.dims();
         let values = (values.reshape([b * n, dims[1], numel(&dims[2..])]) * mask).reshape(shape);
         Ok(Attribution::new(cam.scores, cam.indices, values))

@@ -1,5 +1,5 @@
 //! The explanation methods: one file each, each holding its config, its math
-//! and its unit tests. The shared plumbing is the [`Probe`](crate::Probe).
+//! and its unit tests. The shared plumbing is the [`Probe`].
 
 mod ablation_cam;
 mod attention_rollout;
