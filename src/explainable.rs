@@ -388,6 +388,19 @@ impl<T: Copy + PartialEq + Debug, const D: usize> Trace<T, D> {
         }
     }
 
+    /// Whether this pass records or replaces the tensor at `point` (bias,
+    /// ReLU and attention passes count as observing every point). A model
+    /// may skip computing what only an unobserved point would see: a ViT's
+    /// last block computes its class token alone unless its output is
+    /// observed.
+    pub fn observes(&self, point: T) -> bool {
+        match self.mode {
+            Mode::Pass => false,
+            Mode::Capture(tap) | Mode::Leaf(tap, _) | Mode::Replace(tap) => tap == point,
+            Mode::Biases | Mode::Relus | Mode::Attention => true,
+        }
+    }
+
     pub(crate) fn check_reached(&self, tap: T) -> Result<()> {
         match self.hits {
             1 => Ok(()),

@@ -174,7 +174,9 @@ impl Centred {
 
     /// The projection on the first principal component, `M v₁ = s₁ u₁`
     /// (`positions` values), with the sign making its entry of largest
-    /// magnitude positive, and `s₁`.
+    /// magnitude positive, and `s₁`: the `f64` reference of
+    /// `methods::principal_projection`.
+    #[cfg(test)]
     pub(crate) fn principal_projection(&self) -> (Vec<f64>, f64) {
         let (p, k) = (self.positions, self.channels);
         let (g, n) = self.gram();

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation};
-use crate::linalg::Centred;
+use crate::linalg::{Centred, top_eigenpair};
 use crate::methods::{channel_sum, tap_terms};
 use crate::probe::Probe;
 use crate::targets::Targets;
@@ -160,6 +160,10 @@ fn host_values(t: Tensor<4>) -> crate::Result<Vec<f32>> {
 /// principal component, with the sign rule of [`EigenCam`], and the first
 /// singular value: pytorch-grad-cam's `get_2d_projection` per map.
 ///
+/// The channels are centred over the positions and the Gram matrix of the
+/// smaller side (`min(K, P)` square) is formed on the device; its top
+/// eigenvector is found on the host in `f64` by power iteration.
+///
 /// # Shapes
 /// - `weighted`: `[B, N, K, P]`
 /// - output: projections `[B, N, P]` and `s₁` `[B, N]`
@@ -169,16 +173,43 @@ fn host_values(t: Tensor<4>) -> crate::Result<Vec<f32>> {
 pub fn principal_projection(weighted: Tensor<4>) -> crate::Result<(Tensor<3>, Tensor<2>)> {
     let [b, n, k, p] = weighted.dims();
     let device = weighted.device();
-    let values = host_values(weighted)?;
-    let mut projections = Vec::with_capacity(b * n * p);
-    let mut singular = Vec::with_capacity(b * n);
-    for slice in values.chunks_exact(k * p) {
-        let (projection, s1) = Centred::new(slice, k, p).principal_projection();
-        projections.extend(projection.into_iter().map(|v| v as f32));
+    let rows = b * n;
+    // Mᵀ per map, `[rows, K, P]`: each channel centred over the positions.
+    let centred = (weighted.clone() - weighted.mean_dim(3)).reshape([rows, k, p]);
+    let by_position = p <= k;
+    let gram = if by_position {
+        centred.clone().swap_dims(1, 2).matmul(centred.clone()) // M Mᵀ, [rows, P, P]
+    } else {
+        centred.clone().matmul(centred.clone().swap_dims(1, 2)) // Mᵀ M, [rows, K, K]
+    };
+    let m = p.min(k);
+    let grams = host_values(gram.reshape([rows, 1, m, m]))?;
+    let (mut vectors, mut singular) = (Vec::with_capacity(rows * m), Vec::with_capacity(rows));
+    for slice in grams.chunks_exact(m * m) {
+        let g: Vec<f64> = slice.iter().map(|&x| f64::from(x)).collect();
+        let (lambda, v) = top_eigenpair(&g, m);
+        let s1 = lambda.max(0.0).sqrt();
+        // M Mᵀ gives u₁ (the projection is s₁ u₁); Mᵀ M gives v₁ (it is M v₁).
+        let scale = if by_position { s1 } else { 1.0 };
+        vectors.extend(v.iter().map(|x| (x * scale) as f32));
         singular.push(s1 as f32);
     }
+    let vectors = Tensor::<3>::from_data(TensorData::new(vectors, [rows, m, 1]), &device);
+    let projection = if by_position {
+        vectors
+    } else {
+        centred.swap_dims(1, 2).matmul(vectors)
+    }
+    .reshape([rows, p]);
+    // The canonical sign: the entry of largest magnitude positive.
+    let flip = projection
+        .clone()
+        .max_dim(1)
+        .lower(projection.clone().min_dim(1).neg())
+        .float();
+    let projection = projection * flip.mul_scalar(-2.0).add_scalar(1.0);
     Ok((
-        Tensor::from_data(TensorData::new(projections, [b, n, p]), &device),
+        projection.reshape([b, n, p]),
         Tensor::from_data(TensorData::new(singular, [b, n]), &device),
     ))
 }
@@ -209,4 +240,36 @@ pub fn singular_values(weighted: Tensor<4>) -> crate::Result<Tensor<3>> {
         TensorData::new(all, [b, n, k.min(p)]),
         &device,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device Gram path against the host `f64` projection, on both
+    /// sides (more channels than positions, and fewer).
+    #[test]
+    fn device_projection_matches_the_host_one() {
+        let device = Device::flex();
+        for (k, p) in [(5, 3), (3, 5)] {
+            let values: Vec<f32> = (0..2 * k * p)
+                .map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.4)
+                .collect();
+            let t = Tensor::<4>::from_data(TensorData::new(values.clone(), [2, 1, k, p]), &device);
+            let (projection, s1) = principal_projection(t).unwrap();
+            let got: Vec<f32> = projection
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec()
+                .unwrap();
+            let s1: Vec<f32> = s1.into_data().convert::<f32>().try_to_vec().unwrap();
+            for (i, slice) in values.chunks_exact(k * p).enumerate() {
+                let (want, want_s1) = Centred::new(slice, k, p).principal_projection();
+                assert!((f64::from(s1[i]) - want_s1).abs() < 1e-5 * want_s1, "s1");
+                for (g, w) in got[i * p..(i + 1) * p].iter().zip(&want) {
+                    assert!((f64::from(*g) - w).abs() < 1e-5 * want_s1, "{g} vs {w}");
+                }
+            }
+        }
+    }
 }

@@ -258,6 +258,38 @@ impl SelfAttention {
         let out = weights.clone().matmul(v).swap_dims(1, 2).reshape([b, s, c]);
         (self.out_proj.forward(out), weights)
     }
+
+    /// The output for the first `queries` tokens only, `[B, queries, C]`,
+    /// attending to every token of `x` `[B, S, C]`: what a classifier that
+    /// reads the class token needs from the last block (the keys and
+    /// values still come from every token).
+    pub fn forward_queries(&self, x: Tensor<3>, queries: usize) -> Tensor<3> {
+        let [b, s, c] = x.dims();
+        let (h, d) = (self.heads, c / self.heads);
+        let weight = self.in_proj_weight.val();
+        let bias = self.in_proj_bias.val();
+        let q = x
+            .clone()
+            .narrow(1, 0, queries)
+            .reshape([b * queries, c])
+            .matmul(weight.clone().narrow(0, 0, c).transpose())
+            + bias.clone().narrow(0, 0, c).unsqueeze_dim::<2>(0);
+        let kv = x
+            .reshape([b * s, c])
+            .matmul(weight.narrow(0, c, 2 * c).transpose())
+            + bias.narrow(0, c, 2 * c).unsqueeze_dim::<2>(0);
+        let kv = kv.reshape([b, s, 2 * c]);
+        let heads = |t: Tensor<3>, len: usize| t.reshape([b, len, h, d]).swap_dims(1, 2);
+        let q = heads(q.reshape([b, queries, c]), queries);
+        let k = heads(kv.clone().narrow(2, 0, c), s);
+        let v = heads(kv.narrow(2, c, c), s);
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt());
+        let out = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, queries, c]);
+        self.out_proj.forward(out)
+    }
 }
 
 /// The MLP of an encoder block: linear, exact GELU, linear.
@@ -428,9 +460,21 @@ impl Explainable<4> for Vit {
         let patches = patches.reshape([b, c, gh * gw]).swap_dims(1, 2);
         let class = self.class_token.val().expand([b, 1, c]);
         let mut t = Tensor::cat(vec![class, patches], 1) + self.encoder.pos_embedding.val();
+        let last = self.encoder.layers.len().saturating_sub(1);
         for (i, block) in self.encoder.layers.iter().enumerate() {
             t = trace.tap_tokens(VitTap::Input(i), t, 1, &grid);
             let y = trace.tap_tokens(VitTap::Ln1(i), block.ln_1.forward(t.clone()), 1, &grid);
+            // The head reads the class token only: unless a later point is
+            // observed, the last block computes that token alone (its
+            // attention still reads every token).
+            if i == last && !trace.observes(VitTap::Output(i)) && !trace.observes(VitTap::Norm) {
+                let cls = block.self_attention.forward_queries(y, 1) + t.narrow(1, 0, 1);
+                let hidden = gelu(block.mlp.fc1.forward(block.ln_2.forward(cls.clone())));
+                let cls = cls + block.mlp.fc2.forward(hidden);
+                let rows = cls.dims()[0];
+                let cls = self.encoder.ln.forward(cls).reshape([rows, c]);
+                return self.heads.head.forward(cls).into();
+            }
             let (attended, weights) = block.self_attention.forward(y);
             trace.attention(&weights);
             t = attended + t;
