@@ -64,6 +64,18 @@ fn every_method() -> Vec<(&'static str, Method)> {
             Box::new(Smooth::new(Saliency::new()).with_repetitions(3)),
         ),
         (
+            "tta(layercam)",
+            Box::new(Tta::new(LayerCam::new()).with_scales(vec![0.5])),
+        ),
+        (
+            "tta(integrated gradients)",
+            Box::new(Tta::new(IntegratedGradients::new().with_steps(3)).with_scales(vec![2.0])),
+        ),
+        (
+            "smooth(ablationcam)",
+            Box::new(Smooth::new(AblationCam::new()).with_repetitions(2)),
+        ),
+        (
             "tta(gradcam)",
             Box::new(Tta::new(GradCam::new()).with_scales(vec![0.5])),
         ),

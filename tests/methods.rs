@@ -333,6 +333,21 @@ fn sizes(v: &serde_json::Value) -> Vec<usize> {
         .collect()
 }
 
+/// Attributions made of input gradients at `x` (Input×Gradient, the guided
+/// methods): relative 1e-4 on flex, where this float32 implementation
+/// switches no ReLU gate that PyTorch's does; on other backends another
+/// convolution summation order can switch a gate with a margin of 1e-7
+/// (fixture README) and move one patch by ~1e-3, so the input-gradient rule
+/// of the ResNet suite applies (99.9% of the elements within 1e-4, all
+/// within 5e-3).
+fn assert_input_attribution_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
+    if common::backend_name() == "flex" {
+        assert_close(what, actual, expected, REL);
+    } else {
+        common::assert_gradients_close(what, actual, expected);
+    }
+}
+
 /// Per-channel attributions `[B·N, C, H, W]` as the fixtures' `[B, N, C, H, W]`.
 fn per_unit(values: Tensor<4>, like: &Tensor<5>) -> Tensor<5> {
     values.reshape(like.dims())
@@ -376,15 +391,9 @@ fn assert_path_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
     not(fixtures),
     ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
 )]
-fn input_x_gradient_and_occlusion_match_captum() {
+fn input_x_gradient_matches_captum() {
     let device = device();
     let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
-    let c = constants();
-    let occlusion = Occlusion::new(
-        sizes(&c["occlusion_window"]),
-        sizes(&c["occlusion_strides"]),
-    )
-    .with_baseline(c["occlusion_baseline"].as_f64().unwrap());
     for (name, model) in models(&device) {
         let r = fixture(name);
         let targets = r.indices("targets");
@@ -399,12 +408,32 @@ fn input_x_gradient_and_occlusion_match_captum() {
             r.tensor("scores", &device),
             REL,
         );
-        assert_close(
+        assert_input_attribution_close(
             &format!("{name} captum_inputxgradient"),
             per_unit(a.values, &expected),
             expected,
-            REL,
         );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fixtures),
+    ignore = "needs the reference fixtures (BURN_EXPLAINABLE_FIXTURES)"
+)]
+fn occlusion_matches_captum() {
+    let device = device();
+    let x = Npz::resnet_fixture("inputs.npz").tensor::<4>("x", &device);
+    let c = constants();
+    let occlusion = Occlusion::new(
+        sizes(&c["occlusion_window"]),
+        sizes(&c["occlusion_strides"]),
+    )
+    .with_baseline(c["occlusion_baseline"].as_f64().unwrap());
+    for (name, model) in models(&device) {
+        let r = fixture(name);
+        let targets = r.indices("targets");
+        let probe = Probe::new(&model);
         let expected = r.tensor::<5>("captum_occlusion", &device);
         let a = occlusion.attribute(&probe, x.clone(), &targets).unwrap();
         assert_close(
@@ -542,21 +571,19 @@ fn guided_methods_match_captum() {
             .attribute(&probe, x.clone(), &targets)
             .unwrap();
         assert_close(&what("scores"), a.scores, r.tensor("scores", &device), REL);
-        assert_close(
+        assert_input_attribution_close(
             &what("captum_guidedbackprop"),
             per_unit(a.values, &expected),
             expected,
-            REL,
         );
         let expected = r.tensor::<5>("captum_deconvolution", &device);
         let a = Deconvolution::new()
             .attribute(&probe, x.clone(), &targets)
             .unwrap();
-        assert_close(
+        assert_input_attribution_close(
             &what("captum_deconvolution"),
             per_unit(a.values, &expected),
             expected,
-            REL,
         );
         // captum's LayerGradCam(relu_attributions=True): the map Guided
         // Grad-CAM upsamples.
@@ -571,11 +598,10 @@ fn guided_methods_match_captum() {
         let a = GuidedGradCam::new()
             .attribute(&probe, x.clone(), &targets)
             .unwrap();
-        assert_close(
+        assert_input_attribution_close(
             &what(&format!("captum_guidedgradcam.{layer}")),
             per_unit(a.values, &expected),
             expected,
-            REL,
         );
     }
 }

@@ -8,10 +8,14 @@ mod common;
 
 use std::path::PathBuf;
 
-use burn::prelude::*;
 use burn_explainable::models::resnet::{BlockKind, ResNet, ResNetConfig, ResNetTap};
-use burn_explainable::{Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline, Probe, ScoreCam};
-use common::{Npz, assert_close, device, fixtures_dir, pgc_postprocess, values};
+use burn_explainable::{
+    ChannelReduction, Explainer, FullGrad, GradCam, GradCamPlusPlus, Pipeline, Probe, Saliency,
+    ScoreCam,
+};
+use common::{
+    Npz, assert_close, assert_gradients_close, device, fixtures_dir, pgc_postprocess, values,
+};
 
 /// Forward taps, logits, gradients and raw maps: relative 1e-4 of the
 /// array's max |value| (the fixtures' suggestion).
@@ -170,32 +174,6 @@ fn grad_cam_family_matches_pytorch_grad_cam() {
     }
 }
 
-/// Input gradients cross every ReLU gate and max-pool choice: a gate that
-/// flips between two float32 implementations changes one compact patch by
-/// ~1e-3 relative (fixtures README). So: 99.9% of the elements within
-/// relative 1e-4 and all within 5e-3.
-fn assert_gradients_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
-    let (sa, a) = values(actual);
-    let (se, e) = values(expected);
-    assert_eq!(sa, se, "{what}: shape");
-    let scale = e.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diffs: Vec<f32> = a
-        .iter()
-        .zip(&e)
-        .map(|(x, y)| (x - y).abs() / scale)
-        .collect();
-    let worst = diffs.iter().fold(0f32, |m, &d| {
-        m.max(if d.is_nan() { f32::INFINITY } else { d })
-    });
-    let close = diffs.iter().filter(|&&d| d <= 1e-4).count() as f64 / diffs.len() as f64;
-    assert!(worst <= 5e-3, "{what}: worst relative difference {worst:e}");
-    assert!(
-        close >= 0.999,
-        "{what}: only {:.3}% within 1e-4",
-        100.0 * close
-    );
-}
-
 #[test]
 #[cfg_attr(
     not(fixtures),
@@ -212,15 +190,26 @@ fn input_gradients_match_torch_autograd() {
             .unwrap();
         let expected = r.tensor::<5>("input_grad", &device);
         let grads = g.gradients.reshape(expected.dims());
-        assert_gradients_close(&format!("{weights} input_grad"), grads.clone(), expected);
-        // captum's Saliency(abs=True), reduced over channels by max.
-        let saliency = grads.abs().max_dim(2).squeeze_dim::<4>(2);
-        let captum = r.tensor::<4>("captum_saliency_max", &device);
-        assert_gradients_close(
-            &format!("{weights} captum_saliency_max"),
-            saliency.unsqueeze_dim(2),
-            captum.unsqueeze_dim(2),
-        );
+        assert_gradients_close(&format!("{weights} input_grad"), grads, expected);
+        // captum's Saliency(abs=True), reduced over channels by max and by
+        // mean: `Saliency` with those channel reductions.
+        let probe = Probe::new(&model);
+        for (key, reduction) in [
+            ("captum_saliency_max", ChannelReduction::AbsMax),
+            ("captum_saliency_mean", ChannelReduction::Mean),
+        ] {
+            let maps = Saliency::new()
+                .with_reduction(reduction)
+                .explain(&probe, x.clone(), &r.indices("targets"))
+                .unwrap()
+                .maps;
+            let captum = r.tensor::<4>(key, &device);
+            assert_gradients_close(
+                &format!("{weights} {key}"),
+                maps.unsqueeze_dim(2),
+                captum.unsqueeze_dim(2),
+            );
+        }
     }
 }
 

@@ -355,3 +355,29 @@ pub fn pgc_postprocess(raw: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     let m = scale(raw.clamp_min(0.0));
     scale(burn_explainable::resize::resize(m, &size).unwrap())
 }
+
+/// Input gradients cross every ReLU gate and max-pool choice: a gate that
+/// flips between two float32 implementations changes one compact patch by
+/// ~1e-3 relative (fixtures README). So: 99.9% of the elements within
+/// relative 1e-4 and all within 5e-3.
+pub fn assert_gradients_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
+    let (sa, a) = values(actual);
+    let (se, e) = values(expected);
+    assert_eq!(sa, se, "{what}: shape");
+    let scale = e.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diffs: Vec<f32> = a
+        .iter()
+        .zip(&e)
+        .map(|(x, y)| (x - y).abs() / scale)
+        .collect();
+    let worst = diffs.iter().fold(0f32, |m, &d| {
+        m.max(if d.is_nan() { f32::INFINITY } else { d })
+    });
+    let close = diffs.iter().filter(|&&d| d <= 1e-4).count() as f64 / diffs.len() as f64;
+    assert!(worst <= 5e-3, "{what}: worst relative difference {worst:e}");
+    assert!(
+        close >= 0.999,
+        "{what}: only {:.3}% within 1e-4",
+        100.0 * close
+    );
+}
