@@ -116,6 +116,34 @@ impl<A: Attributor<M, D> + ?Sized, M: Explainable<D>, const D: usize> Attributor
     }
 }
 
+/// `Explainer` for an [`Attributor`] with a `reduction` field: the
+/// attribution reduced over channels, and the post-processing `filter`
+/// (the maps are already at the input's resolution).
+macro_rules! explain_by_reduction {
+    ($name:ty, $filter:expr, $doc:literal) => {
+        impl<M: crate::Explainable<D>, const D: usize> crate::Explainer<M, D> for $name {
+            fn explain(
+                &self,
+                probe: &crate::Probe<M, D>,
+                input: burn::prelude::Tensor<D>,
+                targets: &crate::Targets,
+            ) -> crate::Result<crate::Explanation<D>> {
+                use crate::Attributor;
+                Ok(self
+                    .attribute(probe, input, targets)?
+                    .reduce(self.reduction))
+            }
+
+            #[doc = $doc]
+            fn postprocessing(&self) -> crate::Postprocessing {
+                crate::Postprocessing::new(Some($filter), false)
+            }
+        }
+    };
+}
+
+pub(crate) use explain_by_reduction;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,8 @@
 
 use burn::prelude::*;
 
-use crate::attribution::{Attribution, Attributor, ChannelReduction};
+use crate::attribution::{Attribution, Attributor, ChannelReduction, explain_by_reduction};
 use crate::explainable::Explainable;
-use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::Filter;
 use crate::methods::saliency::units_per_pass;
 use crate::probe::Probe;
@@ -152,23 +151,11 @@ macro_rules! relu_rule_method {
             }
         }
 
-        impl<M: Explainable<D>, const D: usize> Explainer<M, D> for $name {
-            fn explain(
-                &self,
-                probe: &Probe<M, D>,
-                input: Tensor<D>,
-                targets: &Targets,
-            ) -> crate::Result<Explanation<D>> {
-                Ok(self
-                    .attribute(probe, input, targets)?
-                    .reduce(self.reduction))
-            }
-
-            /// Min-max normalised, at the input's resolution.
-            fn postprocessing(&self) -> Postprocessing {
-                Postprocessing::new(Some(Filter::Normalize), false)
-            }
-        }
+        explain_by_reduction!(
+            $name,
+            Filter::Normalize,
+            "Min-max normalised, at the input's resolution."
+        );
     };
 }
 

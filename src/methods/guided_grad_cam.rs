@@ -2,9 +2,9 @@
 
 use burn::prelude::*;
 
-use crate::attribution::{Attribution, Attributor, ChannelReduction};
+use crate::attribution::{Attribution, Attributor, ChannelReduction, explain_by_reduction};
 use crate::explainable::Explainable;
-use crate::explainer::{Explainer, Explanation, Postprocessing};
+use crate::explainer::Explainer;
 use crate::filters::Filter;
 use crate::methods::{GradCam, GuidedBackprop};
 use crate::probe::Probe;
@@ -133,20 +133,8 @@ impl<M: Explainable<D>, const D: usize> Attributor<M, D> for GuidedGradCam {
     }
 }
 
-impl<M: Explainable<D>, const D: usize> Explainer<M, D> for GuidedGradCam {
-    fn explain(
-        &self,
-        probe: &Probe<M, D>,
-        input: Tensor<D>,
-        targets: &Targets,
-    ) -> crate::Result<Explanation<D>> {
-        Ok(self
-            .attribute(probe, input, targets)?
-            .reduce(self.reduction))
-    }
-
-    /// Min-max normalised, at the input's resolution.
-    fn postprocessing(&self) -> Postprocessing {
-        Postprocessing::new(Some(Filter::Normalize), false)
-    }
-}
+explain_by_reduction!(
+    GuidedGradCam,
+    Filter::Normalize,
+    "Min-max normalised, at the input's resolution."
+);

@@ -5,7 +5,7 @@ use burn::prelude::*;
 
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation};
-use crate::methods::{channel_sum, tap_terms};
+use crate::methods::elementwise_cam;
 use crate::probe::Probe;
 use crate::targets::Targets;
 
@@ -76,13 +76,8 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for HiResCam {
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Explanation<D>> {
-        let t = tap_terms(probe, input, targets, self.units_per_pass, "HiResCAM")?;
-        let terms = terms(t.activation, t.gradients);
-        Ok(Explanation {
-            maps: channel_sum(terms, &t.spatial, self.eigen_smooth)?,
-            scores: t.scores,
-            indices: t.indices,
-        })
+        let (per_pass, eigen) = (self.units_per_pass, self.eigen_smooth);
+        elementwise_cam(probe, input, targets, per_pass, eigen, "HiResCAM", terms)
     }
 }
 

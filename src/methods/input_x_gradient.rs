@@ -2,9 +2,8 @@
 
 use burn::prelude::*;
 
-use crate::attribution::{Attribution, Attributor, ChannelReduction};
+use crate::attribution::{Attribution, Attributor, ChannelReduction, explain_by_reduction};
 use crate::explainable::Explainable;
-use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::Filter;
 use crate::methods::saliency::units_per_pass;
 use crate::probe::Probe;
@@ -103,20 +102,8 @@ impl<M: Explainable<D>, const D: usize> Attributor<M, D> for InputXGradient {
     }
 }
 
-impl<M: Explainable<D>, const D: usize> Explainer<M, D> for InputXGradient {
-    fn explain(
-        &self,
-        probe: &Probe<M, D>,
-        input: Tensor<D>,
-        targets: &Targets,
-    ) -> crate::Result<Explanation<D>> {
-        Ok(self
-            .attribute(probe, input, targets)?
-            .reduce(self.reduction))
-    }
-
-    /// Absolute values min-max normalised, at the input's resolution.
-    fn postprocessing(&self) -> Postprocessing {
-        Postprocessing::new(Some(Filter::AbsoluteNormalize), false)
-    }
-}
+explain_by_reduction!(
+    InputXGradient,
+    Filter::AbsoluteNormalize,
+    "Absolute values min-max normalised, at the input's resolution."
+);

@@ -131,3 +131,23 @@ pub(crate) fn tap_terms<M: Explainable<D>, const D: usize>(
         spatial,
     })
 }
+
+/// An element-wise CAM: `Σ_k terms(A, G)` (or its principal component with
+/// `eigen_smooth`), `terms` mapping `[B, 1, K, P]` and `[B, N, K, P]` to
+/// `[B, N, K, P]`; errors name `method`.
+pub(crate) fn elementwise_cam<M: Explainable<D>, const D: usize>(
+    probe: &Probe<M, D>,
+    input: Tensor<D>,
+    targets: &Targets,
+    units_per_pass: usize,
+    eigen_smooth: bool,
+    method: &'static str,
+    terms: fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> crate::Result<crate::Explanation<D>> {
+    let t = tap_terms(probe, input, targets, units_per_pass, method)?;
+    Ok(crate::Explanation::new(
+        t.scores,
+        t.indices,
+        channel_sum(terms(t.activation, t.gradients), &t.spatial, eigen_smooth)?,
+    ))
+}

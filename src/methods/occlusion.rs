@@ -2,10 +2,9 @@
 
 use burn::prelude::*;
 
-use crate::attribution::{Attribution, Attributor, ChannelReduction};
+use crate::attribution::{Attribution, Attributor, ChannelReduction, explain_by_reduction};
 use crate::error::Error;
 use crate::explainable::Explainable;
-use crate::explainer::{Explainer, Explanation, Postprocessing};
 use crate::filters::Filter;
 use crate::probe::Probe;
 use crate::targets::Targets;
@@ -237,23 +236,11 @@ impl<M: Explainable<D>, const D: usize> Attributor<M, D> for Occlusion {
     }
 }
 
-impl<M: Explainable<D>, const D: usize> Explainer<M, D> for Occlusion {
-    fn explain(
-        &self,
-        probe: &Probe<M, D>,
-        input: Tensor<D>,
-        targets: &Targets,
-    ) -> crate::Result<Explanation<D>> {
-        Ok(self
-            .attribute(probe, input, targets)?
-            .reduce(self.reduction))
-    }
-
-    /// Absolute values min-max normalised, at the input's resolution.
-    fn postprocessing(&self) -> Postprocessing {
-        Postprocessing::new(Some(Filter::AbsoluteNormalize), false)
-    }
-}
+explain_by_reduction!(
+    Occlusion,
+    Filter::AbsoluteNormalize,
+    "Absolute values min-max normalised, at the input's resolution."
+);
 
 #[cfg(test)]
 mod tests {
