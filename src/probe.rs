@@ -276,17 +276,28 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
     /// `replacement` (`[R, K, ...spatial_tap]`): the model's output for an
     /// edited activation (what Ablation-CAM measures). At a cut
     /// ([`Explainable::is_cut`]) `input` may hold fewer rows than the
-    /// replacement, even one, since the layers after the tap see only the
-    /// replacement; elsewhere it must hold `R` rows, whose values the skip
-    /// connections carry. No autodiff.
+    /// replacement: each of its rows then stands for `R / rows` consecutive
+    /// rows of the replacement (sample-major, as the probe replicates target
+    /// units), so one row serves any number of edits of one sample.
+    /// Elsewhere it must hold `R` rows, whose values the skip connections
+    /// carry. No autodiff.
     ///
     /// # Errors
-    /// No tap selected, the tap not reached exactly once, a bad input, or a
-    /// forward pass that panics (a replacement of the wrong shape).
+    /// No tap selected, the tap not reached exactly once, a bad input, `R`
+    /// not a multiple of the input's rows, or a forward pass that panics (a
+    /// replacement of the wrong shape).
     pub fn forward_with_tap(&self, input: Tensor<D>, replacement: Tensor<D>) -> Result<Output> {
         let input = self.prepare(input)?;
         let dims = input.dims();
         check_not_empty("tap replacement", &replacement.dims())?;
+        let rows = replacement.dims()[0];
+        if rows % dims[0] != 0 {
+            return Err(Error::Shape {
+                what: "tap replacement rows (a multiple of the input's)",
+                expected: vec![dims[0]],
+                actual: vec![rows],
+            });
+        }
         let replacement = replacement.detach().without_autodiff();
         self.forward_replaced_unchecked(input, replacement, &dims)
     }

@@ -465,8 +465,8 @@ fn layers_average_pytorch_grad_cam_maps() {
 /// A small ViT: token taps on the patch grid work with every method.
 #[test]
 fn every_method_on_a_vit_token_grid_equals_a_loop() {
-    use burn_explainable::AttentionRollout;
     use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
+    use burn_explainable::{AblationCam, AttentionRollout, EigenGradCam, HiResCam};
     let device = device();
     device.seed(11);
     let vit: Vit = VitConfig::new(32, 8, 2, 2, 16, 32, 5)
@@ -493,9 +493,22 @@ fn every_method_on_a_vit_token_grid_equals_a_loop() {
             }
         }
     };
-    for tap in [VitTap::Ln1(1), VitTap::Output(0)] {
+    // `Ln1` taps replicate the residual with the activation (the last
+    // block's computes its class token alone); block outputs are cuts.
+    for tap in [VitTap::Ln1(1), VitTap::Ln1(0), VitTap::Output(0)] {
         let probe = Probe::new(&vit).at(tap);
         check(&format!("Grad-CAM at {tap:?}"), &GradCam::new(), &probe);
+        check(&format!("HiResCAM at {tap:?}"), &HiResCam::new(), &probe);
+        check(
+            &format!("Eigen-Grad-CAM at {tap:?}"),
+            &EigenGradCam::new(),
+            &probe,
+        );
+        check(
+            &format!("Ablation-CAM at {tap:?}"),
+            &AblationCam::new().with_batch_size(5),
+            &probe,
+        );
         check(
             &format!("Grad-CAM++ at {tap:?}"),
             &GradCamPlusPlus::new(),

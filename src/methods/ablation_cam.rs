@@ -9,7 +9,7 @@ use crate::explainer::{Explainer, Explanation};
 use crate::methods::weighted_maps;
 use crate::probe::Probe;
 use crate::targets::Targets;
-use crate::tensor_ops::check_finite;
+use crate::tensor_ops::{check_finite, repeat_each};
 
 /// Ablation-CAM: each channel of the tap weighted by how much the score
 /// drops when that channel is set to zero. No gradients.
@@ -33,9 +33,9 @@ use crate::tensor_ops::check_finite;
 ///
 /// # Cost
 /// One forward pass, then `B · K` ablated copies of the activation (K
-/// channels at the tap) in chunks of `batch_size`. At a cut
-/// ([`Explainable::is_cut`]) only the layers after the tap run on the
-/// copies, the layers before it on the chunk's one or two samples (where
+/// channels at the tap) in chunks of up to `batch_size` copies of one
+/// sample. At a cut ([`Explainable::is_cut`]) only the layers after the tap
+/// run on the copies, the layers before it on the chunk's one sample (where
 /// pytorch-grad-cam reruns the whole model per copy); elsewhere the whole
 /// model runs per copy, the skip connections carrying the sample's own
 /// values.
@@ -125,39 +125,36 @@ impl AblationCam {
         let dims = activation.dims();
         let (batch, channels, n) = (resolved.batch, dims[1], resolved.units);
         let mut mask_shape = [1; D];
-        let pairs = batch * channels;
         let mut ablated = Vec::new();
-        for start in (0..pairs).step_by(self.batch_size) {
-            let len = self.batch_size.min(pairs - start);
-            let rows: Vec<usize> = (start..start + len).map(|p| p / channels).collect();
-            let samples = Tensor::<1, Int>::from_data(
-                TensorData::new(rows.iter().map(|&b| b as i64).collect(), [len]),
-                &device,
-            );
-            // Copy i keeps every channel but `(start + i) mod K`.
-            let keep: Vec<f32> = (start..start + len)
-                .flat_map(|p| (0..channels).map(move |k| f32::from(u8::from(k != p % channels))))
-                .collect();
-            mask_shape[0] = len;
-            mask_shape[1] = channels;
-            let keep: Tensor<D> =
-                Tensor::<2>::from_data(TensorData::new(keep, [len, channels]), &device)
-                    .reshape(mask_shape);
-            let copies = activation.clone().select(0, samples.clone());
-            let mut replaced = copies * keep.clone();
-            if self.value != 0.0 {
-                replaced = replaced + keep.neg().add_scalar(1.0).mul_scalar(self.value);
+        // Chunks never span two samples: at a cut the layers before the tap
+        // run on the chunk's one sample (its row stands for every copy);
+        // elsewhere on one input row per copy.
+        for b in 0..batch {
+            let sample = input.clone().narrow(0, b, 1);
+            let one = activation.clone().narrow(0, b, 1);
+            for start in (0..channels).step_by(self.batch_size) {
+                let len = self.batch_size.min(channels - start);
+                // Copy i keeps every channel but `start + i`.
+                let keep: Vec<f32> = (start..start + len)
+                    .flat_map(|c| (0..channels).map(move |k| f32::from(u8::from(k != c))))
+                    .collect();
+                mask_shape[0] = len;
+                mask_shape[1] = channels;
+                let keep: Tensor<D> =
+                    Tensor::<2>::from_data(TensorData::new(keep, [len, channels]), &device)
+                        .reshape(mask_shape);
+                let mut replaced = repeat_each(one.clone(), len) * keep.clone();
+                if self.value != 0.0 {
+                    replaced = replaced + keep.neg().add_scalar(1.0).mul_scalar(self.value);
+                }
+                let x = if cut {
+                    sample.clone()
+                } else {
+                    repeat_each(sample.clone(), len)
+                };
+                let out = probe.forward_replaced_unchecked(x, replaced, &caller)?;
+                ablated.push(resolved.scores_all(&out, &vec![b; len])?); // [len, N]
             }
-            // At a cut the layers before the tap run on the chunk's samples
-            // only; elsewhere on one input row per copy.
-            let x = if cut {
-                let (first, last) = (rows[0], rows[len - 1]);
-                input.clone().narrow(0, first, last - first + 1)
-            } else {
-                input.clone().select(0, samples)
-            };
-            let out = probe.forward_replaced_unchecked(x, replaced, &caller)?;
-            ablated.push(resolved.scores_all(&out, &rows)?); // [len, N]
         }
         // [B·K, N] → [B, N, K]
         let ablated = Tensor::cat(ablated, 0)

@@ -13,10 +13,13 @@
 //! `[B, C, h, w]` activations, the class token dropped: Grad-CAM, Grad-CAM++,
 //! Score-CAM, saliency, smooth and tta work on a ViT as on a CNN, and the
 //! attention weights of every block feed
-//! [`AttentionRollout`](crate::AttentionRollout). `Ln1(i)` (a block's
-//! normalised input, pytorch-grad-cam's usual ViT target layer) is not a
-//! cut — the residual bypasses it; block inputs and outputs and the final
-//! norm are. FullGrad is not defined here: the model reports no bias points
+//! [`AttentionRollout`](crate::AttentionRollout). Every tap is handled as
+//! a cut, so gradient methods serve all target units in one pass: block
+//! inputs and outputs and the final norm are cuts, and at `Ln1(i)` (a
+//! block's normalised input, pytorch-grad-cam's usual ViT target layer),
+//! which the block's residual bypasses, the model replicates the residual
+//! with the tapped activation, keeping its forward value — the partial
+//! derivative through `ln_1` that pytorch-grad-cam computes. FullGrad is not defined here: the model reports no bias points
 //! (LayerNorm and linear biases enter token-wise, not as the per-channel
 //! biases of a convolution), and FullGrad says so with
 //! [`Error::NoBiasPoints`].
@@ -45,6 +48,7 @@ use burn::tensor::activation::{gelu, softmax};
 use crate::error::Error;
 use crate::explainable::{Explainable, Trace};
 use crate::output::Output;
+use crate::tensor_ops::repeat_each;
 
 /// The tap points of a [`Vit`], each a token sequence on the patch grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,8 +56,8 @@ use crate::output::Output;
 pub enum VitTap {
     /// The input of block `i` (a cut).
     Input(usize),
-    /// The output of block `i`'s first LayerNorm, `ln_1` (not a cut: the
-    /// residual bypasses it).
+    /// The output of block `i`'s first LayerNorm, `ln_1` (the residual
+    /// bypasses it and is replicated with it, at its forward value).
     Ln1(usize),
     /// The output of block `i` (a cut).
     Output(usize),
@@ -464,6 +468,14 @@ impl Explainable<4> for Vit {
         for (i, block) in self.encoder.layers.iter().enumerate() {
             t = trace.tap_tokens(VitTap::Input(i), t, 1, &grid);
             let y = trace.tap_tokens(VitTap::Ln1(i), block.ln_1.forward(t.clone()), 1, &grid);
+            // A tap at `ln_1` may replicate its activation per target unit:
+            // the residual follows at its forward value (a constant of the
+            // differentiated part, so the gradient is the partial derivative
+            // through `ln_1`).
+            let (rows, before) = (y.dims()[0], t.dims()[0]);
+            if rows != before {
+                t = repeat_each(t.detach(), rows / before);
+            }
             // The head reads the class token only: unless a later point is
             // observed, the last block computes that token alone (its
             // attention still reads every token).
@@ -489,8 +501,9 @@ impl Explainable<4> for Vit {
         self.heads.head.forward(class).into()
     }
 
-    fn is_cut(&self, tap: VitTap) -> bool {
-        !matches!(tap, VitTap::Ln1(_))
+    /// Every tap: at `Ln1` the model replicates the residual itself.
+    fn is_cut(&self, _: VitTap) -> bool {
+        true
     }
 
     fn check_input(&self, dims: &[usize]) -> std::result::Result<(), String> {
