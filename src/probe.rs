@@ -291,7 +291,7 @@ impl<M: Explainable<D>, const D: usize> Probe<M, D> {
         let dims = input.dims();
         check_not_empty("tap replacement", &replacement.dims())?;
         let rows = replacement.dims()[0];
-        if rows % dims[0] != 0 {
+        if !rows.is_multiple_of(dims[0]) {
             return Err(Error::Shape {
                 what: "tap replacement rows (a multiple of the input's)",
                 expected: vec![dims[0]],
