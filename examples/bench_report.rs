@@ -21,7 +21,8 @@ mod support;
 use std::time::Instant;
 
 use support::workloads::{
-    ABLATION_CHUNK, IG_STEPS, OCCLUSION_WINDOW, SCORECAM_CHUNK, Setup, Work, applies, device,
+    ABLATION_CHUNK, IG_STEPS, METRIC_STEPS, OCCLUSION_WINDOW, SCORECAM_CHUNK, Setup, Work, applies,
+    device,
 };
 
 /// Peak resident memory since the last reset, in MiB (Linux; 0 elsewhere).
@@ -218,6 +219,19 @@ fn main() -> Result<(), String> {
                         );
                         add("occlusion", Work::Method("occlusion"));
                     }
+                    if wants("deletion") || wants("insertion") {
+                        // Every step but the unperturbed one is a copy per
+                        // sample and unit, 32 per pass.
+                        add(
+                            "metric_floor",
+                            Work::MaskedForwards {
+                                rows: METRIC_STEPS * batch * units,
+                                chunk: 32,
+                            },
+                        );
+                        add("deletion", Work::Metric("deletion"));
+                        add("insertion", Work::Metric("insertion"));
+                    }
                 }
                 // Warm-up, then repetitions interleaved across workloads so
                 // that drift on a noisy machine hits every row alike.
@@ -249,6 +263,7 @@ fn main() -> Result<(), String> {
                         }
                         "ablationcam" => find("ablationcam_floor"),
                         "occlusion" => find("occlusion_floor").map(|f| f + forward),
+                        "deletion" | "insertion" => find("metric_floor").map(|f| f + forward),
                         "smoothgrad_sq4(saliency)" => find("saliency").map(|g| 4.0 * g),
                         "scorecam" => find("scorecam_floor").map(|f| f + forward),
                         "smooth4(gradcam)" => find("gradcam").map(|g| 4.0 * g),

@@ -33,6 +33,9 @@
 //!   [`Output`] of any rank: a class (per-sample indices `[B, N]`, every
 //!   unit, the top-k), a softmax probability, a signed output, a masked sum
 //!   of a segmentation map, a similarity to a concept, or your function.
+//! - [`metrics`]: explanation quality — Deletion and Insertion, ROAD, the
+//!   confidence change of the map-multiplied input (Average Drop, Increase
+//!   in Confidence), the pointing game — with the peers' conventions.
 //! - [`Pipeline`]: batching, post-processing [`filters`] and [`resize`];
 //!   [`combinators::Layers`] averages several taps.
 //! - [`models::unet`]: a small U-Net; `models::resnet` (feature `resnet`):
@@ -88,6 +91,7 @@ mod explainer;
 pub mod filters;
 mod linalg;
 pub mod methods;
+pub mod metrics;
 pub mod models;
 mod output;
 mod pipeline;

@@ -756,6 +756,18 @@ impl Resolved {
         self.scores(output, samples, &cols, self.units)
     }
 
+    /// One score per row of `output`: row `r`, a copy of sample
+    /// `samples[r]`, scored for its unit column `columns[r]`: `[R]`.
+    pub fn scores_at(
+        &self,
+        output: &Output,
+        samples: &[usize],
+        columns: &[usize],
+    ) -> Result<Tensor<1>> {
+        let rows = output.rows();
+        Ok(self.scores(output, samples, columns, 1)?.reshape([rows]))
+    }
+
     /// Scores `[R, m]`: row `r` (of sample `samples[r]`) for unit columns
     /// `cols[r·m .. (r+1)·m]`.
     fn scores(

@@ -28,6 +28,15 @@ pub(crate) fn check_finite<const D: usize>(what: &'static str, t: &Tensor<D>) ->
     }
 }
 
+/// Reads a float tensor back to the host as `f32`, whatever the backend's
+/// float type.
+pub(crate) fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Data(format!("{e:?}")))
+}
+
 /// The product of `dims`.
 pub(crate) fn numel(dims: &[usize]) -> usize {
     dims.iter().product()

@@ -5,6 +5,7 @@
 //! inside the timed region.
 
 use burn::prelude::*;
+use burn_explainable::metrics::CausalFidelity;
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
 use burn_explainable::{
@@ -38,6 +39,9 @@ pub enum Work {
     TailForwards { rows: usize, chunk: usize },
     /// An explainer by name (see [`method`]).
     Method(&'static str),
+    /// A quality metric by name (`deletion`, `insertion`: [`METRIC_STEPS`]
+    /// steps) of a random map per sample and unit.
+    Metric(&'static str),
 }
 
 /// The explainers by name, on any model. The CAM family explains the
@@ -105,6 +109,9 @@ pub const ABLATION_CHUNK: usize = 32;
 pub const IG_STEPS: usize = 16;
 /// Occlusion's window (and stride), in pixels.
 pub const OCCLUSION_WINDOW: usize = 32;
+
+/// Deletion's and Insertion's steps.
+pub const METRIC_STEPS: usize = 10;
 
 /// Score-CAM's masked inputs per forward pass.
 pub const SCORECAM_CHUNK: usize = 64;
@@ -229,6 +236,25 @@ fn run_on<M: Explainable<4> + 'static>(
                     .into_data();
                 left -= n;
             }
+        }
+        Work::Metric(name) => {
+            let [b, _, h, w] = x.dims();
+            let n = targets.units_per_sample().unwrap_or(1);
+            let maps = Tensor::<4>::random(
+                [b, n, h, w],
+                burn::tensor::Distribution::Default,
+                &x.device(),
+            );
+            let metric = match *name {
+                "deletion" => CausalFidelity::deletion(),
+                "insertion" => CausalFidelity::insertion(),
+                other => panic!("unknown metric {other}"),
+            };
+            let curves = metric
+                .with_steps(METRIC_STEPS)
+                .evaluate(probe, x.clone(), targets, &maps)
+                .unwrap();
+            let _ = curves.auc.into_data();
         }
         Work::Method(name) => {
             let e = method::<M>(name)

@@ -3,14 +3,13 @@
 
 use burn::prelude::*;
 
-use crate::error::Error;
 use crate::explainable::Explainable;
 use crate::explainer::{Explainer, Explanation};
 use crate::linalg::{Centred, top_eigenpair};
 use crate::methods::{channel_sum, tap_terms};
 use crate::probe::Probe;
 use crate::targets::Targets;
-use crate::tensor_ops::{flatten_spatial, unflatten_spatial};
+use crate::tensor_ops::{flatten_spatial, read_f32, unflatten_spatial};
 
 /// Eigen-CAM: the activation at a tap projected on its first principal
 /// component. No gradients and no targets: every unit of a sample gets the
@@ -149,13 +148,6 @@ impl<M: Explainable<D>, const D: usize> Explainer<M, D> for EigenGradCam {
     }
 }
 
-fn host_values(t: Tensor<4>) -> crate::Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| Error::Data(format!("{e:?}")))
-}
-
 /// The projection of each `[K, P]` slice (channels × positions) on its first
 /// principal component, with the sign rule of [`EigenCam`], and the first
 /// singular value: pytorch-grad-cam's `get_2d_projection` per map.
@@ -183,7 +175,7 @@ pub fn principal_projection(weighted: Tensor<4>) -> crate::Result<(Tensor<3>, Te
         centred.clone().matmul(centred.clone().swap_dims(1, 2)) // Mᵀ M, [rows, K, K]
     };
     let m = p.min(k);
-    let grams = host_values(gram.reshape([rows, 1, m, m]))?;
+    let grams = read_f32(gram.reshape([rows, 1, m, m]))?;
     let (mut vectors, mut singular) = (Vec::with_capacity(rows * m), Vec::with_capacity(rows));
     for slice in grams.chunks_exact(m * m) {
         let g: Vec<f64> = slice.iter().map(|&x| f64::from(x)).collect();
@@ -230,7 +222,7 @@ pub fn principal_projection(weighted: Tensor<4>) -> crate::Result<(Tensor<3>, Te
 pub fn singular_values(weighted: Tensor<4>) -> crate::Result<Tensor<3>> {
     let [b, n, k, p] = weighted.dims();
     let device = weighted.device();
-    let values = host_values(weighted)?;
+    let values = read_f32(weighted)?;
     let all: Vec<f32> = values
         .chunks_exact(k * p)
         .flat_map(|slice| Centred::new(slice, k, p).singular_values())

@@ -127,7 +127,8 @@ fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
     (nodes, weights)
 }
 
-/// The reference input Integrated Gradients starts its path from.
+/// The reference input Integrated Gradients starts its path from, and the
+/// value Deletion and Insertion perturb towards.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub enum Baseline {
@@ -138,6 +139,42 @@ pub enum Baseline {
     Constant(f64),
     /// A tensor shaped like the input (one baseline per sample).
     Given(TensorData),
+}
+
+impl Baseline {
+    /// The baseline as a tensor shaped like `input`, on its device; errors
+    /// name `what`.
+    ///
+    /// # Errors
+    /// A non-finite value, or a given baseline not shaped like the input.
+    pub(crate) fn tensor_like<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        what: &'static str,
+    ) -> crate::Result<Tensor<D>> {
+        let dims = input.dims();
+        let device = input.device();
+        match self {
+            Baseline::Zero => Ok(Tensor::zeros(dims, &device)),
+            Baseline::Constant(v) if v.is_finite() => Ok(Tensor::full(dims, *v, &device)),
+            Baseline::Constant(v) => Err(Error::config(
+                "baseline",
+                format!("must be finite, got {v}"),
+            )),
+            Baseline::Given(data) => {
+                if data.shape().to_vec() != dims {
+                    return Err(Error::Shape {
+                        what,
+                        expected: dims.to_vec(),
+                        actual: data.shape().to_vec(),
+                    });
+                }
+                let t = Tensor::from_data(data.clone().convert::<f32>(), &device);
+                crate::tensor_ops::check_finite(what, &t)?;
+                Ok(t)
+            }
+        }
+    }
 }
 
 /// Integrated Gradients: the input's difference from a baseline times the
@@ -248,31 +285,6 @@ impl IntegratedGradients {
         self
     }
 
-    fn baseline_for<const D: usize>(&self, input: &Tensor<D>) -> crate::Result<Tensor<D>> {
-        let dims = input.dims();
-        let device = input.device();
-        match &self.baseline {
-            Baseline::Zero => Ok(Tensor::zeros(dims, &device)),
-            Baseline::Constant(v) if v.is_finite() => Ok(Tensor::full(dims, *v, &device)),
-            Baseline::Constant(v) => Err(Error::config(
-                "baseline",
-                format!("must be finite, got {v}"),
-            )),
-            Baseline::Given(data) => {
-                if data.shape().to_vec() != dims {
-                    return Err(Error::Shape {
-                        what: "Integrated Gradients baseline",
-                        expected: dims.to_vec(),
-                        actual: data.shape().to_vec(),
-                    });
-                }
-                let t = Tensor::from_data(data.clone().convert::<f32>(), &device);
-                crate::tensor_ops::check_finite("Integrated Gradients baseline", &t)?;
-                Ok(t)
-            }
-        }
-    }
-
     /// The attributions and the convergence delta `[B, N]`:
     /// `Σ attribution[b, n] − (s(x)[b, n] − s(x')[b, n])` (captum's
     /// `return_convergence_delta=True`), at the cost of one more forward
@@ -286,7 +298,9 @@ impl IntegratedGradients {
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<(Attribution<D>, Tensor<2>)> {
-        let baseline = self.baseline_for(&input)?;
+        let baseline = self
+            .baseline
+            .tensor_like(&input, "Integrated Gradients baseline")?;
         let (attribution, fixed) = self.integrate(probe, input, baseline.clone(), targets)?;
         let output = probe.forward(baseline)?;
         let at_baseline = fixed.resolve(&output)?.sample_scores(&output)?;
@@ -370,7 +384,9 @@ impl<M: Explainable<D>, const D: usize> Attributor<M, D> for IntegratedGradients
         input: Tensor<D>,
         targets: &Targets,
     ) -> crate::Result<Attribution<D>> {
-        let baseline = self.baseline_for(&input)?;
+        let baseline = self
+            .baseline
+            .tensor_like(&input, "Integrated Gradients baseline")?;
         Ok(self.integrate(probe, input, baseline, targets)?.0)
     }
 }
