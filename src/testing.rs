@@ -60,6 +60,21 @@ impl TinyNet {
         Self { conv1, conv2, fc }
     }
 
+    /// The same architecture with Burn's random initialisation (for the
+    /// randomisation sanity check).
+    pub fn random(device: &Device) -> Self {
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        Self {
+            conv1: conv(3, 4),
+            conv2: conv(4, 6),
+            fc: LinearConfig::new(6, 3).init(device),
+        }
+    }
+
     /// Everything up to the pooling head: `[B, 6, H, W]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         let a = Relu::new().forward(self.conv1.forward(x));

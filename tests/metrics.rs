@@ -688,3 +688,66 @@ fn grad_cam_beats_a_random_map_on_the_demo_model() {
         "ROAD combined: Grad-CAM {r_cam}, random {r_random}"
     );
 }
+
+/// Adebayo et al.'s cascading randomisation on the embedded demo model:
+/// the gradient maps' rank correlation with the trained model's falls as
+/// more layers are re-initialised, the trained model is left unchanged, and
+/// a layer that does not exist or a fresh model of another shape is a named
+/// error.
+#[test]
+fn saliency_fails_to_survive_cascading_randomisation() {
+    use burn_explainable::demo::{shapes, shapes_resnet, shapes_resnet_config};
+    use burn_explainable::metrics::ModelRandomization;
+    use burn_explainable::preprocess::imagenet_normalize;
+    use burn_explainable::{Error, Explainer, Saliency};
+    let device = device();
+    let model = shapes_resnet(&device).unwrap();
+    device.seed(3);
+    let fresh = || shapes_resnet_config().init(&device);
+    let test = shapes(4, 96, 20_261_203, &device).unwrap();
+    let x = imagenet_normalize(test.images.clone());
+    let labels: Vec<Vec<i64>> = test.labels.iter().map(|&l| vec![l as i64]).collect();
+    let targets = Targets::from_rows(&labels);
+    let probe = Probe::new(&model);
+    let before = Saliency::new()
+        .explain(&probe, x.clone(), &targets)
+        .unwrap()
+        .maps;
+
+    let layers = model.cascade();
+    let check = ModelRandomization::new(layers.clone());
+    let result = check
+        .evaluate(&probe, fresh, &Saliency::new(), x.clone(), &targets)
+        .unwrap();
+    assert_eq!(result.layers, layers);
+    let per_layer = values(result.rank_correlation.mean_dims(&[1, 2])).1;
+    let ssim = values(result.ssim.expect("2-D maps").mean_dims(&[1, 2])).1;
+    println!("rank correlation per layer: {per_layer:?}");
+    println!("SSIM per layer: {ssim:?}");
+    let (first, last) = (per_layer[0], per_layer[per_layer.len() - 1]);
+    assert!(
+        last < first - 0.2,
+        "rank correlation {first} after `fc`, {last} after every layer"
+    );
+    assert!(ssim[ssim.len() - 1] < ssim[0], "SSIM {ssim:?}");
+
+    let after = Saliency::new()
+        .explain(&probe, x.clone(), &targets)
+        .unwrap()
+        .maps;
+    assert_close("the trained model's maps", after, before, 0.0);
+    let unknown = ModelRandomization::new(["layer9"]);
+    assert!(matches!(
+        unknown
+            .evaluate(&probe, fresh, &Saliency::new(), x.clone(), &targets)
+            .unwrap_err(),
+        Error::InvalidConfig { .. }
+    ));
+    let other = || shapes_resnet_config().with_num_classes(7).init(&device);
+    assert!(matches!(
+        ModelRandomization::new(["layer4.0"])
+            .evaluate(&probe, other, &Saliency::new(), x, &targets)
+            .unwrap_err(),
+        Error::Shape { .. }
+    ));
+}

@@ -10,6 +10,7 @@
 //! | [`Road`] | the same with pixels imputed from their neighbours, so the removal itself leaks no shape | pytorch-grad-cam's `ROADMostRelevantFirst` / `LeastRelevantFirst` / `Combined` |
 //! | [`CamMultImage`] | does the image multiplied by the map keep the score? | pytorch-grad-cam's confidence change, drop and increase; TorchCAM's Average Drop and Increase in Confidence |
 //! | [`PointingGame`] | does the map's maximum (its energy) fall on the object? | TorchRay's pointing game; Score-CAM's energy-based pointing game |
+//! | [`ModelRandomization`] | do the maps change when the model's layers are re-initialised, one after the other from the top? (they should) | Adebayo et al.'s cascading randomisation, rank correlation and SSIM |
 //!
 //! Every model-based metric has the call shape of the methods,
 //! `metric.evaluate(&probe, input, &targets, &maps)`: the maps
@@ -23,11 +24,13 @@
 mod causal;
 mod confidence;
 mod pointing;
+mod randomization;
 mod road;
 
 pub use causal::{Causal, CausalFidelity, Curves, causal_counts, causal_order};
 pub use confidence::{CamMultImage, ConfidenceChange};
 pub use pointing::{Pointing, PointingGame, box_masks};
+pub use randomization::{ModelRandomization, Randomization};
 pub use road::{Road, RoadOrder, RoadScores, linear_impute, percentile_threshold, road_keep};
 
 use burn::prelude::*;

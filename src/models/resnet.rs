@@ -441,6 +441,23 @@ impl ResNet {
         self.forward_traced(x, &mut Trace::untraced()).flat()
     }
 
+    /// The module paths from the output to the input — `fc`, then every
+    /// block from the last (`layer4.1`, `layer4.0`, …, `layer1.0`), then
+    /// `bn1` and `conv1` — the order in which
+    /// [`ModelRandomization`](crate::metrics::ModelRandomization) randomises
+    /// them (Adebayo et al.'s cascade).
+    #[must_use]
+    pub fn cascade(&self) -> Vec<String> {
+        let mut layers = vec!["fc".to_string()];
+        for (stage, blocks) in self.stages().iter().enumerate().rev() {
+            for block in (0..blocks.len()).rev() {
+                layers.push(format!("layer{}.{block}", stage + 1));
+            }
+        }
+        layers.extend(["bn1".to_string(), "conv1".to_string()]);
+        layers
+    }
+
     /// The stages, `layer1` … `layer4`.
     pub fn stages(&self) -> [&[Block]; 4] {
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
