@@ -1,6 +1,8 @@
 //! Code shared by the examples.
 #![allow(dead_code)]
 
+#[cfg(feature = "vis")]
+pub mod plot;
 pub mod train;
 #[cfg(feature = "resnet")]
 pub mod workloads;

@@ -49,8 +49,8 @@ use crate::tensor_ops::{check_finite, numel, read_f32};
 /// let masks = box_masks(&[[3, 0, 6, 2]], [1, 1], [4, 6], &device)?;
 /// let result = PointingGame::new().evaluate(&maps, &masks)?;
 /// assert_eq!(result.points, [vec![1, 4]]);
-/// assert_eq!(result.hits.into_data().to_vec::<f32>().unwrap(), [1.0]);
-/// assert_eq!(result.energy.into_data().to_vec::<f32>().unwrap(), [1.0]);
+/// assert_eq!(result.hits.into_data().try_to_vec::<f32>().unwrap(), [1.0]);
+/// assert_eq!(result.energy.into_data().try_to_vec::<f32>().unwrap(), [1.0]);
 /// # Ok::<(), burn_explainable::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
