@@ -35,7 +35,8 @@
 //!   of a segmentation map, a similarity to a concept, or your function.
 //! - [`metrics`]: explanation quality — Deletion and Insertion, ROAD, the
 //!   confidence change of the map-multiplied input (Average Drop, Increase
-//!   in Confidence), the pointing game — with the peers' conventions.
+//!   in Confidence), the pointing game, the cascading randomisation sanity
+//!   check — with the peers' conventions.
 //! - [`Pipeline`]: batching, post-processing [`filters`] and [`resize`];
 //!   [`combinators::Layers`] averages several taps.
 //! - [`models::unet`]: a small U-Net; `models::resnet` (feature `resnet`):

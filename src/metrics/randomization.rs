@@ -22,10 +22,12 @@ use crate::tensor_ops::read_f32;
 ///
 /// After step `i` every parameter and buffer under `layers[0..=i]` (module
 /// paths such as `fc`, `layer4.1`, `conv1`; `ResNet::cascade` lists a
-/// ResNet's) holds its value in `fresh()`, a freshly initialised model of
-/// the same architecture (its initialisation is the re-initialisation: any
-/// Burn module works this way), the others their trained values. The top-k
-/// units are fixed on the trained model. Per step, sample and unit:
+/// ResNet's) holds its value in the first model `fresh()` returned, a
+/// freshly initialised model of the same architecture (its initialisation
+/// is the re-initialisation: any Burn module works this way), the others
+/// their trained values: each step randomises one more layer and keeps the
+/// earlier steps' random values. Seed the device inside `fresh` for
+/// reproducible numbers. The top-k units are fixed on the trained model. Per step, sample and unit:
 /// - `rank_correlation`: Spearman's rank correlation of the two maps
 ///   flattened (average ranks for ties, SciPy's `spearmanr`; NaN when a map
 ///   is constant), of the absolute maps with
@@ -41,8 +43,8 @@ use crate::tensor_ops::read_f32;
 ///
 /// # Cost
 /// The explainer once on the trained model and once per layer on a
-/// randomised model: `fresh()` with the trained parameters copied into the
-/// layers not yet randomised. The trained model is only read.
+/// randomised model, built in a new `fresh()` model (it alone is written:
+/// the trained model and the first fresh one are only read).
 ///
 /// # Errors
 /// No layer, a layer matching no parameter, a fresh model whose parameters
@@ -140,9 +142,10 @@ impl ModelRandomization {
         };
         let reference = magnitude(read_f32(trained.maps)?);
         let with_ssim = spatial.len() == 2 && spatial.iter().all(|&s| s >= SSIM_WINDOW);
+        let template = fresh()?;
         let (mut correlation, mut ssim) = (Vec::new(), Vec::new());
         for step in 1..=self.layers.len() {
-            let model = randomized(probe.model(), fresh()?, &self.layers[..step])?;
+            let model = randomized(probe.model(), &template, fresh()?, &self.layers[..step])?;
             let mut copy = Probe::new(&model);
             if let Some(tap) = probe.tap() {
                 copy = copy.at(tap);
@@ -176,22 +179,28 @@ fn under(path: &str, layer: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
-/// A fresh model holding `trained`'s parameters and buffers everywhere but
-/// under `randomised`.
+/// A model holding `template`'s parameters and buffers under `randomised`
+/// and `trained`'s everywhere else, built in `container` (a model of the
+/// same architecture that nobody else holds).
 ///
-/// The trained model is only read: Burn's running statistics (BatchNorm's)
-/// are shared between a module and its clones, so writing into a clone of
-/// the user's model would change the user's model. The fresh model is ours
-/// alone.
+/// Both sources are only read: Burn's running statistics (BatchNorm's) are
+/// shared between a module and its clones, so writing into a clone of the
+/// user's model would change the user's model.
 ///
 /// # Errors
 /// A layer under which no parameter lies, or parameters that differ in
-/// path or shape between the two models.
-fn randomized<M: Module>(trained: &M, fresh: M, randomised: &[String]) -> Result<M> {
+/// path or shape between the models.
+fn randomized<M: Module>(
+    trained: &M,
+    template: &M,
+    container: M,
+    randomised: &[String],
+) -> Result<M> {
     let mut collect = Collect {
         path: Vec::new(),
         randomised,
-        kept: HashMap::new(),
+        take_randomised: false,
+        values: HashMap::new(),
         seen: vec![false; randomised.len()],
     };
     trained.visit(&mut collect);
@@ -204,16 +213,18 @@ fn randomized<M: Module>(trained: &M, fresh: M, randomised: &[String]) -> Result
             ),
         ));
     }
+    collect.take_randomised = true;
+    template.visit(&mut collect);
     let mut replace = Replace {
         path: Vec::new(),
-        kept: collect.kept,
+        values: collect.values,
         error: None,
     };
-    let model = fresh.map(&mut replace);
+    let model = container.map(&mut replace);
     if let Some(e) = replace.error {
         return Err(e);
     }
-    if let Some(path) = replace.kept.keys().next() {
+    if let Some(path) = replace.values.keys().next() {
         return Err(Error::config(
             "fresh model",
             format!("has no parameter {path} (it must have the trained model's architecture)"),
@@ -222,12 +233,13 @@ fn randomized<M: Module>(trained: &M, fresh: M, randomised: &[String]) -> Result
     Ok(model)
 }
 
-/// Collects the trained parameters outside the randomised layers,
-/// flattened, with their shapes.
+/// Collects the parameters outside the randomised layers (or, with
+/// `take_randomised`, under them), flattened, with their shapes.
 struct Collect<'a> {
     path: Vec<String>,
     randomised: &'a [String],
-    kept: HashMap<String, (Tensor<1>, Vec<usize>)>,
+    take_randomised: bool,
+    values: HashMap<String, (Tensor<1>, Vec<usize>)>,
     /// Whether some parameter lies under each randomised layer.
     seen: Vec<bool>,
 }
@@ -250,19 +262,19 @@ impl ModuleVisitor for Collect<'_> {
                 randomised = true;
             }
         }
-        if !randomised {
+        if randomised == self.take_randomised {
             let value = param.val();
             let dims = value.dims().to_vec();
             let len: usize = dims.iter().product();
-            self.kept.insert(path, (value.reshape([len]), dims));
+            self.values.insert(path, (value.reshape([len]), dims));
         }
     }
 }
 
-/// Puts the collected parameters into the fresh model.
+/// Puts the collected parameters into the container.
 struct Replace {
     path: Vec<String>,
-    kept: HashMap<String, (Tensor<1>, Vec<usize>)>,
+    values: HashMap<String, (Tensor<1>, Vec<usize>)>,
     error: Option<Error>,
 }
 
@@ -277,7 +289,7 @@ impl ModuleMapper for Replace {
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let path = self.path.join(".");
-        let Some((value, dims)) = self.kept.remove(&path) else {
+        let Some((value, dims)) = self.values.remove(&path) else {
             return param;
         };
         let own = param.val().dims();
