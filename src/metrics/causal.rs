@@ -223,10 +223,7 @@ impl CausalFidelity {
             let samples: Vec<usize> = chunk.iter().map(|r| r.0).collect();
             let from = gather_rows(&start_from, &samples);
             let to = gather_rows(&end_at, &samples);
-            let rows = from.clone() + (to - from) * mask;
-            let mut shape = dims;
-            shape[0] = len;
-            Ok(rows.reshape(shape))
+            Ok(from.clone() + (to - from) * mask)
         })?;
         let clean_scores = read_f32(clean.scores)?;
         let mut curves = vec![0f32; batch * units * points];

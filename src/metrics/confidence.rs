@@ -139,9 +139,7 @@ impl CamMultImage {
         let after = clean.perturbed_scores(probe, &pairs, per_pass, |start, len| {
             let rows: Vec<usize> = (start..start + len).collect();
             let samples: Vec<usize> = pairs[start..start + len].iter().map(|p| p.0).collect();
-            let mut shape = dims;
-            shape[0] = len;
-            Ok((gather_rows(&x, &samples) * gather_rows(&m, &rows)).reshape(shape))
+            Ok(gather_rows(&x, &samples) * gather_rows(&m, &rows))
         })?;
         let device = clean.input.device();
         Ok(ConfidenceChange {

@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::explainable::Explainable;
 use crate::probe::Probe;
 use crate::targets::{Resolved, Targets};
-use crate::tensor_ops::check_finite;
+use crate::tensor_ops::{check_finite, shape_with};
 
 /// Rows per forward pass when a metric is not told otherwise.
 pub const ROWS_PER_PASS: usize = 32;
@@ -87,19 +87,20 @@ impl<const D: usize> Clean<D> {
 
     /// The scores of perturbed copies: row `r` is a copy of sample
     /// `pairs[r].0`, scored for unit column `pairs[r].1`; `make(start, len)`
-    /// builds rows `start..start + len`. Passes of at most `per_pass` rows.
+    /// builds rows `start..start + len` with the spatial axes flattened,
+    /// `[len, C, P]`. Passes of at most `per_pass` rows.
     pub(crate) fn perturbed_scores<M: Explainable<D>>(
         &self,
         probe: &Probe<M, D>,
         pairs: &[(usize, usize)],
         per_pass: usize,
-        mut make: impl FnMut(usize, usize) -> Result<Tensor<D>>,
+        mut make: impl FnMut(usize, usize) -> Result<Tensor<3>>,
     ) -> Result<Vec<f32>> {
         let dims = self.input.dims();
         let mut scores = Vec::with_capacity(pairs.len());
         for start in (0..pairs.len()).step_by(per_pass.max(1)) {
             let len = per_pass.min(pairs.len() - start);
-            let rows = make(start, len)?;
+            let rows = make(start, len)?.reshape(shape_with::<D>(len, dims[1], &dims[2..]));
             let output = probe.forward_unchecked(rows, &dims)?;
             let (samples, columns): (Vec<usize>, Vec<usize>) =
                 pairs[start..start + len].iter().copied().unzip();

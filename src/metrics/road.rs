@@ -231,10 +231,10 @@ impl Road {
                         }
                     }
                 });
-            Ok(
-                Tensor::<4>::from_data(TensorData::new(out, [len, channels, h, w]), &device)
-                    .reshape(shape_of::<D>(len, &dims)),
-            )
+            Ok(Tensor::from_data(
+                TensorData::new(out, [len, channels, pixels]),
+                &device,
+            ))
         })?;
         let before = read_f32(clean.scores.clone())?;
         let mut morf = Vec::with_capacity(batch * units * count);
@@ -255,13 +255,6 @@ impl Road {
             least_relevant_first: tensor(lerf),
         })
     }
-}
-
-/// `[len, ...dims[1..]]` as a rank-`D` shape.
-fn shape_of<const D: usize>(len: usize, dims: &[usize; D]) -> [usize; D] {
-    let mut shape = *dims;
-    shape[0] = len;
-    shape
 }
 
 /// numpy's `percentile(values, p)` (method `linear`) with its `f32`
