@@ -51,9 +51,10 @@ use burn_explainable::metrics::{
 use burn_explainable::models::resnet::{ResNet, ResNetTap};
 use burn_explainable::preprocess::imagenet_normalize;
 use burn_explainable::{
-    AblationCam, Cam, EigenCam, Explainable, Explainer, FullGrad, GradCam, GradCamPlusPlus,
-    GuidedBackprop, HiResCam, InputXGradient, IntegratedGradients, LayerCam, Occlusion, Pipeline,
-    Probe, Saliency, ScoreCam, Smooth, Targets, Tta, XGradCam,
+    AblationCam, Cam, Deconvolution, EigenCam, EigenGradCam, Explainable, Explainer, FullGrad,
+    GradCam, GradCamElementWise, GradCamPlusPlus, GuidedBackprop, GuidedGradCam, HiResCam,
+    InputXGradient, IntegratedGradients, LayerCam, Occlusion, Pipeline, Probe, Saliency, ScoreCam,
+    Smooth, Statistic, Targets, Tta, XGradCam,
 };
 use support::plot::{COLOURS, Panel, Series, save_chart};
 
@@ -77,16 +78,21 @@ struct Row {
 /// The methods for a model, by name; `None` stands for the random map.
 type Methods<M, const D: usize> = Vec<(&'static str, Option<Box<dyn Explainer<M, D>>>)>;
 
-/// The image methods at layer3 (CAM needs the pooling head's input,
-/// layer4, and is left out).
+/// The image methods, at layer3 but CAM (see `image_tap`).
 fn image_methods() -> Methods<ResNet, 4> {
     vec![
+        ("CAM (layer4)", Some(Box::new(Cam::new()))),
         ("Grad-CAM", Some(Box::new(GradCam::new()))),
         ("Grad-CAM++", Some(Box::new(GradCamPlusPlus::new()))),
         ("XGrad-CAM", Some(Box::new(XGradCam::new()))),
         ("Layer-CAM", Some(Box::new(LayerCam::new()))),
         ("HiResCAM", Some(Box::new(HiResCam::new()))),
+        (
+            "Grad-CAM element-wise",
+            Some(Box::new(GradCamElementWise::new())),
+        ),
         ("Eigen-CAM", Some(Box::new(EigenCam::new()))),
+        ("Eigen-Grad-CAM", Some(Box::new(EigenGradCam::new()))),
         ("Score-CAM", Some(Box::new(ScoreCam::new()))),
         ("Ablation-CAM", Some(Box::new(AblationCam::new()))),
         ("FullGrad", Some(Box::new(FullGrad::new()))),
@@ -101,30 +107,71 @@ fn image_methods() -> Methods<ResNet, 4> {
             Some(Box::new(Occlusion::new([3, 16, 16], [3, 8, 8]))),
         ),
         ("Guided Backprop", Some(Box::new(GuidedBackprop::new()))),
+        ("Deconvolution", Some(Box::new(Deconvolution::new()))),
+        ("Guided Grad-CAM", Some(Box::new(GuidedGradCam::new()))),
         ("SmoothGrad", Some(Box::new(Smooth::new(Saliency::new())))),
+        ("SmoothGrad²", Some(Box::new(squares(Saliency::new())))),
+        ("VarGrad", Some(Box::new(variance(Saliency::new())))),
         (
             "smooth Grad-CAM",
             Some(Box::new(Smooth::new(GradCam::new()))),
         ),
         ("tta Grad-CAM", Some(Box::new(Tta::new(GradCam::new())))),
+        ("tta saliency", Some(Box::new(Tta::new(Saliency::new())))),
         ("random map", None),
     ]
 }
 
+/// CAM explains the pooling head's input (layer4); every other method
+/// layer3, the demo model's explanation layer.
+fn image_tap(name: &str) -> Option<ResNetTap> {
+    name.starts_with("CAM").then_some(ResNetTap::Layer4)
+}
+
+/// SmoothGrad² around `inner`.
+fn squares<E>(inner: E) -> Smooth<E> {
+    Smooth::new(inner).with_statistic(Statistic::MeanOfSquares)
+}
+
+/// VarGrad around `inner`.
+fn variance<E>(inner: E) -> Smooth<E> {
+    Smooth::new(inner).with_statistic(Statistic::Variance)
+}
+
+/// The signal methods at conv3, the last convolution (PulseNet does not
+/// route its ReLUs through the trace, so the guided methods are left out).
 fn signal_methods() -> Methods<PulseNet, 3> {
     vec![
         ("CAM", Some(Box::new(Cam::new()))),
         ("Grad-CAM", Some(Box::new(GradCam::new()))),
         ("Grad-CAM++", Some(Box::new(GradCamPlusPlus::new()))),
+        ("XGrad-CAM", Some(Box::new(XGradCam::new()))),
+        ("Layer-CAM", Some(Box::new(LayerCam::new()))),
+        ("HiResCAM", Some(Box::new(HiResCam::new()))),
+        (
+            "Grad-CAM element-wise",
+            Some(Box::new(GradCamElementWise::new())),
+        ),
+        ("Eigen-CAM", Some(Box::new(EigenCam::new()))),
+        ("Eigen-Grad-CAM", Some(Box::new(EigenGradCam::new()))),
         ("Score-CAM", Some(Box::new(ScoreCam::new()))),
+        ("Ablation-CAM", Some(Box::new(AblationCam::new()))),
         ("FullGrad", Some(Box::new(FullGrad::new()))),
         ("saliency", Some(Box::new(Saliency::new()))),
+        ("Input×Gradient", Some(Box::new(InputXGradient::new()))),
         (
             "Integrated Gradients",
             Some(Box::new(IntegratedGradients::new())),
         ),
         ("Occlusion", Some(Box::new(Occlusion::new([1, 8], [1, 4])))),
         ("SmoothGrad", Some(Box::new(Smooth::new(Saliency::new())))),
+        ("SmoothGrad²", Some(Box::new(squares(Saliency::new())))),
+        ("VarGrad", Some(Box::new(variance(Saliency::new())))),
+        (
+            "smooth Grad-CAM",
+            Some(Box::new(Smooth::new(GradCam::new()))),
+        ),
+        ("tta Grad-CAM", Some(Box::new(Tta::new(GradCam::new())))),
         ("random map", None),
     ]
 }
@@ -140,6 +187,8 @@ struct Setting<'a, M: Explainable<D>, const D: usize> {
     road: bool,
     layers: Vec<String>,
     fresh: &'a dyn Fn() -> burn_explainable::Result<M>,
+    /// A method's own tap, where it is not the probe's.
+    tap_for: fn(&str) -> Option<M::Tap>,
 }
 
 fn main() -> Result<(), Failure> {
@@ -180,6 +229,7 @@ fn main() -> Result<(), Failure> {
         road: true,
         layers: model.cascade(),
         fresh: &fresh,
+        tap_for: image_tap,
     };
     eprintln!("images: {n} demo images of {size}×{size}, embedded ResNet");
     let table = evaluate(&setting, image_methods())?;
@@ -226,6 +276,7 @@ fn main() -> Result<(), Failure> {
         road: false,
         layers: ["fc", "conv3", "conv2", "conv1"].map(String::from).to_vec(),
         fresh: &fresh_pulses,
+        tap_for: |_| None,
     };
     eprintln!("signals: {} pulses of {length} samples", test.spans.len());
     let table = evaluate(&setting, signal_methods())?;
@@ -256,10 +307,14 @@ where
     for (i, (name, method)) in methods.into_iter().enumerate() {
         support::progress(i, total);
         eprint!(" {name:<24}");
+        let probe = match (s.tap_for)(name) {
+            Some(tap) => s.probe.clone().at(tap),
+            None => s.probe.clone(),
+        };
         let maps = match &method {
             Some(m) => {
                 Pipeline::new(&**m)
-                    .run(&s.probe, s.input.clone(), &s.labels)?
+                    .run(&probe, s.input.clone(), &s.labels)?
                     .maps
             }
             None => {
@@ -299,7 +354,7 @@ where
             Some(m) => {
                 let check = ModelRandomization::new(s.layers.clone());
                 let r = check.evaluate(
-                    &s.probe,
+                    &probe,
                     s.fresh,
                     &Pipeline::new(&**m),
                     s.input.clone(),
