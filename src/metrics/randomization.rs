@@ -27,7 +27,8 @@ use crate::tensor_ops::read_f32;
 /// is the re-initialisation: any Burn module works this way), the others
 /// their trained values: each step randomises one more layer and keeps the
 /// earlier steps' random values. Seed the device inside `fresh` for
-/// reproducible numbers. The top-k units are fixed on the trained model. Per step, sample and unit:
+/// reproducible numbers. The top-k units are fixed on the trained model.
+/// Per step, sample and unit:
 /// - `rank_correlation`: Spearman's rank correlation of the two maps
 ///   flattened (average ranks for ties, SciPy's `spearmanr`; NaN when a map
 ///   is constant), of the absolute maps with
