@@ -78,10 +78,20 @@ struct Row {
 /// The methods for a model, by name; `None` stands for the random map.
 type Methods<M, const D: usize> = Vec<(&'static str, Option<Box<dyn Explainer<M, D>>>)>;
 
-/// The image methods, at layer3 but CAM (see `image_tap`).
-fn image_methods() -> Methods<ResNet, 4> {
-    vec![
-        ("CAM (layer4)", Some(Box::new(Cam::new()))),
+/// Every method, for images (at layer3 but CAM, see `image_tap`) or for
+/// signals (at conv3; PulseNet does not route its ReLUs through the trace,
+/// so the guided methods are left out there).
+fn methods<M: Explainable<D> + 'static, const D: usize>(images: bool) -> Methods<M, D> {
+    let occlusion = if images {
+        Occlusion::new([3, 16, 16], [3, 8, 8])
+    } else {
+        Occlusion::new([1, 8], [1, 4])
+    };
+    let mut list: Methods<M, D> = vec![
+        (
+            if images { "CAM (layer4)" } else { "CAM" },
+            Some(Box::new(Cam::new())),
+        ),
         ("Grad-CAM", Some(Box::new(GradCam::new()))),
         ("Grad-CAM++", Some(Box::new(GradCamPlusPlus::new()))),
         ("XGrad-CAM", Some(Box::new(XGradCam::new()))),
@@ -102,24 +112,26 @@ fn image_methods() -> Methods<ResNet, 4> {
             "Integrated Gradients",
             Some(Box::new(IntegratedGradients::new())),
         ),
-        (
-            "Occlusion",
-            Some(Box::new(Occlusion::new([3, 16, 16], [3, 8, 8]))),
-        ),
-        ("Guided Backprop", Some(Box::new(GuidedBackprop::new()))),
-        ("Deconvolution", Some(Box::new(Deconvolution::new()))),
-        ("Guided Grad-CAM", Some(Box::new(GuidedGradCam::new()))),
-        ("SmoothGrad", Some(Box::new(Smooth::new(Saliency::new())))),
-        ("SmoothGrad²", Some(Box::new(squares(Saliency::new())))),
-        ("VarGrad", Some(Box::new(variance(Saliency::new())))),
-        (
-            "smooth Grad-CAM",
-            Some(Box::new(Smooth::new(GradCam::new()))),
-        ),
-        ("tta Grad-CAM", Some(Box::new(Tta::new(GradCam::new())))),
-        ("tta saliency", Some(Box::new(Tta::new(Saliency::new())))),
-        ("random map", None),
-    ]
+        ("Occlusion", Some(Box::new(occlusion))),
+    ];
+    if images {
+        list.push(("Guided Backprop", Some(Box::new(GuidedBackprop::new()))));
+        list.push(("Deconvolution", Some(Box::new(Deconvolution::new()))));
+        list.push(("Guided Grad-CAM", Some(Box::new(GuidedGradCam::new()))));
+    }
+    list.push(("SmoothGrad", Some(Box::new(Smooth::new(Saliency::new())))));
+    list.push(("SmoothGrad²", Some(Box::new(squares(Saliency::new())))));
+    list.push(("VarGrad", Some(Box::new(variance(Saliency::new())))));
+    list.push((
+        "smooth Grad-CAM",
+        Some(Box::new(Smooth::new(GradCam::new()))),
+    ));
+    list.push(("tta Grad-CAM", Some(Box::new(Tta::new(GradCam::new())))));
+    if images {
+        list.push(("tta saliency", Some(Box::new(Tta::new(Saliency::new())))));
+    }
+    list.push(("random map", None));
+    list
 }
 
 /// CAM explains the pooling head's input (layer4); every other method
@@ -136,44 +148,6 @@ fn squares<E>(inner: E) -> Smooth<E> {
 /// VarGrad around `inner`.
 fn variance<E>(inner: E) -> Smooth<E> {
     Smooth::new(inner).with_statistic(Statistic::Variance)
-}
-
-/// The signal methods at conv3, the last convolution (PulseNet does not
-/// route its ReLUs through the trace, so the guided methods are left out).
-fn signal_methods() -> Methods<PulseNet, 3> {
-    vec![
-        ("CAM", Some(Box::new(Cam::new()))),
-        ("Grad-CAM", Some(Box::new(GradCam::new()))),
-        ("Grad-CAM++", Some(Box::new(GradCamPlusPlus::new()))),
-        ("XGrad-CAM", Some(Box::new(XGradCam::new()))),
-        ("Layer-CAM", Some(Box::new(LayerCam::new()))),
-        ("HiResCAM", Some(Box::new(HiResCam::new()))),
-        (
-            "Grad-CAM element-wise",
-            Some(Box::new(GradCamElementWise::new())),
-        ),
-        ("Eigen-CAM", Some(Box::new(EigenCam::new()))),
-        ("Eigen-Grad-CAM", Some(Box::new(EigenGradCam::new()))),
-        ("Score-CAM", Some(Box::new(ScoreCam::new()))),
-        ("Ablation-CAM", Some(Box::new(AblationCam::new()))),
-        ("FullGrad", Some(Box::new(FullGrad::new()))),
-        ("saliency", Some(Box::new(Saliency::new()))),
-        ("Input×Gradient", Some(Box::new(InputXGradient::new()))),
-        (
-            "Integrated Gradients",
-            Some(Box::new(IntegratedGradients::new())),
-        ),
-        ("Occlusion", Some(Box::new(Occlusion::new([1, 8], [1, 4])))),
-        ("SmoothGrad", Some(Box::new(Smooth::new(Saliency::new())))),
-        ("SmoothGrad²", Some(Box::new(squares(Saliency::new())))),
-        ("VarGrad", Some(Box::new(variance(Saliency::new())))),
-        (
-            "smooth Grad-CAM",
-            Some(Box::new(Smooth::new(GradCam::new()))),
-        ),
-        ("tta Grad-CAM", Some(Box::new(Tta::new(GradCam::new())))),
-        ("random map", None),
-    ]
 }
 
 /// What the evaluation needs of a model family.
@@ -232,7 +206,7 @@ fn main() -> Result<(), Failure> {
         tap_for: image_tap,
     };
     eprintln!("images: {n} demo images of {size}×{size}, embedded ResNet");
-    let table = evaluate(&setting, image_methods())?;
+    let table = evaluate(&setting, methods::<ResNet, 4>(true))?;
     writeln!(
         report,
         "## Images: {n} demo images, embedded ResNet, layer3\n"
@@ -279,7 +253,7 @@ fn main() -> Result<(), Failure> {
         tap_for: |_| None,
     };
     eprintln!("signals: {} pulses of {length} samples", test.spans.len());
-    let table = evaluate(&setting, signal_methods())?;
+    let table = evaluate(&setting, methods::<PulseNet, 3>(false))?;
     writeln!(
         report,
         "\n## Signals: {} pulses, PulseNet, conv3\n",
