@@ -587,62 +587,44 @@ fn metrics_do_not_depend_on_batching() {
     let targets = Targets::top_k(2).softmax();
     let (probe, targets) = (&probe, &targets);
     let rel = 1e-5;
-    let per_sample = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<2>| {
-        Tensor::cat((0..3).map(|b| f(row(&x, b), row(&maps, b))).collect(), 0)
-    };
-
-    let cam_mult = |rows: usize| {
-        move |x: Tensor<4>, m: Tensor<4>| {
-            CamMultImage::new()
-                .with_rows_per_pass(rows)
-                .evaluate(probe, x, targets, &m)
-                .unwrap()
-                .change()
-        }
-    };
-    let batch = cam_mult(32)(x.clone(), maps.clone());
-    assert_close(
-        "cam × image, rows 1",
-        cam_mult(1)(x.clone(), maps.clone()),
-        batch.clone(),
-        rel,
-    );
-    assert_close(
-        "cam × image, per sample",
-        per_sample(&cam_mult(32)),
-        batch,
-        rel,
-    );
-
-    for metric in [CausalFidelity::deletion(), CausalFidelity::insertion()] {
-        let auc = |rows: usize| {
-            let metric = metric.clone().with_steps(4).with_rows_per_pass(rows);
-            move |x: Tensor<4>, m: Tensor<4>| metric.evaluate(probe, x, targets, &m).unwrap().auc
+    // `metric(rows, x, maps)` gives the same numbers with 32 rows per pass,
+    // with `rows` rows per pass, and one sample at a time.
+    let invariant =
+        |what: &str, rows: usize, metric: &dyn Fn(usize, Tensor<4>, Tensor<4>) -> Tensor<2>| {
+            let batch = metric(32, x.clone(), maps.clone());
+            let chunked = metric(rows, x.clone(), maps.clone());
+            assert_close(&format!("{what}, rows {rows}"), chunked, batch.clone(), rel);
+            let one_by_one = (0..3)
+                .map(|b| metric(32, row(&x, b), row(&maps, b)))
+                .collect();
+            assert_close(
+                &format!("{what}, per sample"),
+                Tensor::cat(one_by_one, 0),
+                batch,
+                rel,
+            );
         };
-        let batch = auc(32)(x.clone(), maps.clone());
-        let what = format!("{:?}", metric.mode);
-        assert_close(&what, auc(5)(x.clone(), maps.clone()), batch.clone(), rel);
-        assert_close(&what, per_sample(&auc(32)), batch, rel);
+    invariant("cam × image", 1, &|rows, x, m| {
+        CamMultImage::new()
+            .with_rows_per_pass(rows)
+            .evaluate(probe, x, targets, &m)
+            .unwrap()
+            .change()
+    });
+    for metric in [CausalFidelity::deletion(), CausalFidelity::insertion()] {
+        invariant(&format!("{:?}", metric.mode), 5, &|rows, x, m| {
+            let metric = metric.clone().with_steps(4).with_rows_per_pass(rows);
+            metric.evaluate(probe, x, targets, &m).unwrap().auc
+        });
     }
-
-    let road = |rows: usize| {
-        move |x: Tensor<4>, m: Tensor<4>| {
-            Road::new([20.0, 60.0])
-                .with_noise(0.0)
-                .with_rows_per_pass(rows)
-                .evaluate(probe, x, targets, &m)
-                .unwrap()
-                .combined()
-        }
-    };
-    let batch = road(32)(x.clone(), maps.clone());
-    assert_close(
-        "ROAD, rows 3",
-        road(3)(x.clone(), maps.clone()),
-        batch.clone(),
-        rel,
-    );
-    assert_close("ROAD, per sample", per_sample(&road(32)), batch, rel);
+    invariant("ROAD", 3, &|rows, x, m| {
+        Road::new([20.0, 60.0])
+            .with_noise(0.0)
+            .with_rows_per_pass(rows)
+            .evaluate(probe, x, targets, &m)
+            .unwrap()
+            .combined()
+    });
 }
 
 /// On the embedded demo model, Grad-CAM's maps are better than random ones
