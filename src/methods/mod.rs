@@ -37,7 +37,9 @@ pub use integrated_gradients::{Baseline, IntegratedGradients, Quadrature};
 pub use layer_cam::LayerCam;
 pub use occlusion::Occlusion;
 pub use saliency::{GradientFilter, ROWS_PER_PASS, Saliency, channel_mean};
-pub use score_cam::{MaskedScores, ScoreCam, pytorch_grad_cam_masks, score_cam_masks};
+pub use score_cam::{
+    MaskedScores, ScoreCam, pytorch_grad_cam_masks, score_cam_masks, top_variance_channels,
+};
 pub use xgrad_cam::{XGradCam, xgrad_cam_weights};
 
 use burn::prelude::*;
