@@ -19,7 +19,7 @@ use burn::prelude::*;
 use crate::error::{Error, Result};
 
 /// Every backend name [`device`] knows, whether or not this build has it.
-pub const NAMES: [&str; 4] = ["flex", "ndarray", "wgpu", "cuda"];
+pub const NAMES: [&str; 5] = ["flex", "tch", "ndarray", "wgpu", "cuda"];
 
 /// The backend names this build can run (their Cargo features are on).
 pub fn available() -> Vec<&'static str> {
@@ -30,8 +30,12 @@ pub fn available() -> Vec<&'static str> {
 }
 
 /// The default device of the backend called `name`: `flex` (pure-Rust CPU),
-/// `ndarray`, `wgpu` (the first adapter: a GPU, or a CPU Vulkan driver),
-/// or `cuda` (GPU 0).
+/// `tch` (LibTorch on the CPU: PyTorch's kernels), `ndarray`, `wgpu` (the
+/// first adapter: a GPU, or a CPU Vulkan driver), or `cuda` (GPU 0).
+///
+/// `ndarray` and `tch` are deprecated upstream (Burn 0.22 warns on
+/// `Device::ndarray()` and `Device::libtorch()` and will remove them); this
+/// function constructs them without passing the warning on.
 ///
 /// # Errors
 /// [`Error::Backend`] for an unknown name, or a backend whose Cargo
@@ -43,6 +47,9 @@ pub fn device(name: &str) -> Result<Device> {
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        "tch" => Ok(Device::libtorch()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         #[cfg(feature = "cuda")]

@@ -334,14 +334,14 @@ fn sizes(v: &serde_json::Value) -> Vec<usize> {
 }
 
 /// Attributions made of input gradients at `x` (Input×Gradient, the guided
-/// methods): relative 1e-4 on flex, where this float32 implementation
-/// switches no ReLU gate that PyTorch's does; on other backends another
+/// methods): relative 1e-4 on flex and tch, where this float32 implementation
+/// switches no ReLU gate that PyTorch's does; on the others another
 /// convolution summation order can switch a gate with a margin of 1e-7
 /// (fixture README) and move one patch by ~1e-3, so the input-gradient rule
 /// of the ResNet suite applies (99.9% of the elements within 1e-4, all
 /// within 5e-3).
 fn assert_input_attribution_close(what: &str, actual: Tensor<5>, expected: Tensor<5>) {
-    if common::backend_name() == "flex" {
+    if common::reference_tolerances() {
         assert_close(what, actual, expected, REL);
     } else {
         common::assert_gradients_close(what, actual, expected);
