@@ -333,7 +333,7 @@ impl Block {
         trace: &mut Trace<T, 4>,
     ) -> Tensor<4> {
         let point = |trace: &mut Trace<T, 4>, bn: &BatchNorm, z: Tensor<4>| {
-            let out = bn.forward(z);
+            let out = batch_norm(bn, z);
             trace.bias(out, || effective_bias(bn, None))
         };
         // Read by the body and the shortcut.
@@ -356,6 +356,25 @@ impl Block {
         }
         trace.relu(h + shortcut)
     }
+}
+
+/// A BatchNorm as PyTorch evaluates it at inference on the CPU:
+/// `y = x·α + (β − μ·α)` with `α = γ / √(σ² + ε)` per channel, two
+/// element-wise passes over the activation where Burn's `batch_norm` makes
+/// four (subtract, divide, multiply, add). In training (an autodiff device
+/// and the layer's training flag on), Burn's own forward, batch statistics
+/// and all.
+fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    if device.is_autodiff() && bn.training.is_enabled() {
+        return bn.forward(x);
+    }
+    let [channels] = bn.gamma.dims();
+    let mean = bn.running_mean.value().to_device(&device);
+    let var = bn.running_var.value().to_device(&device);
+    let alpha = bn.gamma.val() / var.add_scalar(bn.epsilon).sqrt();
+    let shift = bn.beta.val() - mean * alpha.clone();
+    x * alpha.reshape([1, channels, 1, 1]) + shift.reshape([1, channels, 1, 1])
 }
 
 impl ResNetConfig {
@@ -410,7 +429,7 @@ impl ResNet {
     /// models built on a ResNet body (an embedding model: pool it and
     /// flatten).
     pub fn features_traced(&self, x: Tensor<4>, trace: &mut Trace<ResNetTap, 4>) -> Tensor<4> {
-        let z = self.bn1.forward(self.conv1.forward(x));
+        let z = batch_norm(&self.bn1, self.conv1.forward(x));
         let z = trace.bias(z, || effective_bias(&self.bn1, None));
         let mut x = self.maxpool.forward(trace.relu(z));
         x = trace.tap(ResNetTap::Stem, x);
