@@ -69,14 +69,10 @@ fn score_cam(b: Bencher, model: &'static str) {
 
 #[divan::bench(args = ["resnet18", "resnet50"], sample_count = 1, sample_size = 1)]
 fn score_cam_floor(b: Bencher, model: &'static str) {
-    let setup = Setup::new(model, 1, 224, 1, &bench_device());
-    let rows = setup.tap_channels();
-    drop(setup);
     bench(
         b,
         (model, 1),
-        Work::MaskedForwards {
-            rows,
+        Work::ScoreCamForwards {
             chunk: SCORECAM_CHUNK,
         },
     );

@@ -4,15 +4,20 @@
 //! absolute times do not).
 //!
 //! ```text
-//! cargo run --release --example bench_report -- [--backend flex|ndarray|wgpu] [--quick]
-//!     [--models resnet18,resnet50] [--batches 1,8] [--targets 1,5] [--reps 5]
+//! cargo run --release --example bench_report -- [--backend flex|tch|ndarray|wgpu] [--quick]
+//!     [--models resnet18,resnet50,vit_b_16,shapes_resnet] [--batches 1,8] [--targets 1,5]
+//!     [--reps 5]
 //!     [--methods gradcam,saliency,...]
 //! ```
 //!
 //! The full report covers ResNet-18 and ResNet-50 (random weights, inference
 //! mode) at batch 1 and 8, 224², one and five top-k targets per image. Score-CAM
 //! makes one masked forward per channel and image, so it runs on ResNet-18
-//! at batch 1 only (512 masked forwards; ResNet-50 would need 2048). `--quick` runs ResNet-18 at 112² with fewer repetitions (under 5
+//! at batch 1 only (512 masked forwards; ResNet-50 would need 2048), and on
+//! `shapes_resnet` (the trained demo model on its own images, not in the
+//! default grid), whose dead channels it scores with one forward pass: its
+//! `scorecam_floor` is one masked forward per channel, as without that
+//! saving, and a `scorecam_constant_channels` line counts them. `--quick` runs ResNet-18 at 112² with fewer repetitions (under 5
 //! minutes on 2 CPU cores). The last line checks that repeated explanations
 //! keep the resident memory flat.
 
@@ -109,10 +114,10 @@ fn main() -> Result<(), String> {
     let device = device(&backend)?;
     let (size, default_reps) = if quick { (112, 3) } else { (224, 5) };
     let reps = reps.unwrap_or(default_reps).max(1);
-    let known: [&'static str; 3] = ["resnet18", "resnet50", "vit_b_16"];
+    let known: [&'static str; 4] = ["resnet18", "resnet50", "vit_b_16", "shapes_resnet"];
     let models: Vec<&'static str> = match &models {
         None if quick => vec!["resnet18"],
-        None => known.to_vec(),
+        None => known[..3].to_vec(),
         Some(names) => names
             .iter()
             .map(|n| {
@@ -184,12 +189,15 @@ fn main() -> Result<(), String> {
                 let wants_scorecam = only
                     .as_ref()
                     .is_none_or(|o| o.iter().any(|x| x == "scorecam"));
-                if wants_scorecam && model == "resnet18" && batch == 1 && units == 1 {
-                    let k = setup.tap_channels();
+                let scorecam_model = model == "resnet18" || model == "shapes_resnet";
+                if wants_scorecam && scorecam_model && batch == 1 && units == 1 {
+                    let (pairs, constant) = setup.constant_channels();
+                    println!(
+                        "{{\"check\":\"scorecam_constant_channels\",\"model\":\"{model}\",\"batch\":{batch},\"size\":{size},\"backend\":\"{backend}\",\"pairs\":{pairs},\"constant\":{constant}}}"
+                    );
                     add(
                         "scorecam_floor",
-                        Work::MaskedForwards {
-                            rows: k,
+                        Work::ScoreCamForwards {
                             chunk: SCORECAM_CHUNK,
                         },
                     );

@@ -5,6 +5,7 @@
 //! inside the timed region.
 
 use burn::prelude::*;
+use burn_explainable::methods::score_cam_masks;
 use burn_explainable::metrics::CausalFidelity;
 use burn_explainable::models::resnet::{ResNet, ResNetConfig, ResNetTap};
 use burn_explainable::models::vit::{Vit, VitConfig, VitTap};
@@ -34,6 +35,11 @@ pub enum Work {
     /// `masked_rows` rows through the model in batches of `chunk`: Score-CAM's
     /// floor.
     MaskedForwards { rows: usize, chunk: usize },
+    /// Score-CAM's own masked inputs for every channel of the first sample
+    /// (constant ones included), after one forward pass for the
+    /// activation, through the model in batches of `chunk`: its floor
+    /// without the skipping of dead channels.
+    ScoreCamForwards { chunk: usize },
     /// `rows` copies of the tap's activation through the layers after the
     /// tap, in batches of `chunk`: Ablation-CAM's floor (after one forward).
     TailForwards { rows: usize, chunk: usize },
@@ -132,8 +138,9 @@ pub struct Setup {
 
 impl Setup {
     /// `resnet18`, `resnet50` or `vit_b_16` (ViT-B/16 at `size`²; random
-    /// weights, 1000 classes), `batch` images of `size`², `units` top-k
-    /// targets per image.
+    /// weights, 1000 classes, a normal random batch), or `shapes_resnet`
+    /// (the trained demo ResNet on its own demo images): `batch` images of
+    /// `size`², `units` top-k targets per image.
     pub fn new(
         model_name: &'static str,
         batch: usize,
@@ -142,7 +149,10 @@ impl Setup {
         device: &Device,
     ) -> Self {
         device.seed(7);
-        let net = if model_name.starts_with("vit") {
+        let net = if model_name == "shapes_resnet" {
+            let model = burn_explainable::demo::shapes_resnet(device).expect("embedded demo model");
+            Net::ResNet(Probe::new(&model).at(ResNetTap::Layer4))
+        } else if model_name.starts_with("vit") {
             let mut config = VitConfig::from_name(model_name, 1000).expect("known ViT");
             config.image_size = size;
             let model = config.init(device).expect("valid ViT configuration");
@@ -153,11 +163,19 @@ impl Setup {
             let model = config.init(device).expect("valid ResNet configuration");
             Net::ResNet(Probe::new(&model).at(ResNetTap::Layer4))
         };
-        let x = Tensor::<4>::random(
-            [batch, 3, size, size],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            device,
-        );
+        let x = if model_name == "shapes_resnet" {
+            // The images it was trained on: channels dead after its last
+            // ReLU stay dead, as on a real model and input.
+            let shapes = burn_explainable::demo::shapes(batch, size, 7, device)
+                .expect("demo images of at least 32²");
+            burn_explainable::preprocess::imagenet_normalize(shapes.images)
+        } else {
+            Tensor::<4>::random(
+                [batch, 3, size, size],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                device,
+            )
+        };
         Self {
             model_name,
             net,
@@ -176,12 +194,28 @@ impl Setup {
 
     /// Channels at the tap (`layer4`).
     pub fn tap_channels(&self) -> usize {
-        let x = self.x.clone().narrow(0, 0, 1);
-        let a = match &self.net {
+        self.tap_activation(self.x.clone().narrow(0, 0, 1)).dims()[1]
+    }
+
+    /// The (sample, channel) pairs of the tap's activation, and how many of
+    /// them are constant over the positions (dead after a ReLU): Score-CAM
+    /// scores those with one forward pass instead of one each.
+    pub fn constant_channels(&self) -> (usize, usize) {
+        let a = self.tap_activation(self.x.clone());
+        let [b, k, h, w] = a.dims();
+        let values = a.into_data().try_to_vec::<f32>().expect("float activation");
+        let constant = values
+            .chunks(h * w)
+            .filter(|c| c.iter().all(|&v| v == c[0]))
+            .count();
+        (b * k, constant)
+    }
+
+    fn tap_activation(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.net {
             Net::ResNet(p) => p.activations(x).unwrap().1,
             Net::Vit(p) => p.activations(x).unwrap().1,
-        };
-        a.dims()[1]
+        }
     }
 }
 
@@ -209,8 +243,10 @@ fn run_on<M: Explainable<4> + 'static>(
             let _ = x.grad(&grads).expect("input gradient").into_data();
         }
         Work::MaskedForwards { rows, chunk } => {
-            let [_, c, h, w] = x.dims();
-            let masked = Tensor::<4>::ones([*chunk, c, h, w], &x.device());
+            // Copies of the first sample: the model sees data like the
+            // method's masked inputs (an out-of-distribution constant input
+            // can be slower or faster on some kernels).
+            let masked = x.clone().narrow(0, 0, 1).repeat_dim(0, *chunk);
             let mut left = *rows;
             while left > 0 {
                 let n = left.min(*chunk);
@@ -220,6 +256,22 @@ fn run_on<M: Explainable<4> + 'static>(
                     .flat()
                     .into_data();
                 left -= n;
+            }
+        }
+        Work::ScoreCamForwards { chunk } => {
+            let one = x.clone().narrow(0, 0, 1);
+            let [_, _, h, w] = one.dims();
+            let (_, a) = probe.activations(one.clone()).unwrap();
+            let masks = score_cam_masks(a, &[h, w]).unwrap(); // [1, K, H, W]
+            let k = masks.dims()[1];
+            let masked = one * masks.reshape([k, 1, h, w]); // [K, C, H, W]
+            for start in (0..k).step_by(*chunk) {
+                let n = (*chunk).min(k - start);
+                let _ = probe
+                    .forward(masked.clone().narrow(0, start, n))
+                    .unwrap()
+                    .flat()
+                    .into_data();
             }
         }
         Work::TailForwards { rows, chunk } => {
