@@ -14,6 +14,7 @@ the others, and the median is printed.
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -36,8 +37,11 @@ def workloads(model, x, top1, scorecam_batch, with_scorecam):
             model(x)
 
     def pgc(cls, **kw):
+        # FullGrad uses every bias layer and warns when given any.
+        layers = [] if cls is FullGrad else layer
+
         def run():
-            with cls(model=model, target_layers=layer, **kw) as cam:
+            with cls(model=model, target_layers=layers, **kw) as cam:
                 if cls is ScoreCAM:
                     cam.batch_size = scorecam_batch
                 cam(input_tensor=x, targets=None)
@@ -111,13 +115,15 @@ def main():
             if only is None or r[0] in only
         ]
         times = {(m, p): [] for m, p, _ in rows}
-        for _, _, run in rows:
-            run()
-        for _ in range(args.reps):
-            for method, peer, run in rows:
-                start = time.perf_counter()
+        # The peers' own messages go to stderr; stdout is JSON lines only.
+        with contextlib.redirect_stdout(sys.stderr):
+            for _, _, run in rows:
                 run()
-                times[(method, peer)].append((time.perf_counter() - start) * 1e3)
+            for _ in range(args.reps):
+                for method, peer, run in rows:
+                    start = time.perf_counter()
+                    run()
+                    times[(method, peer)].append((time.perf_counter() - start) * 1e3)
         for method, peer, _ in rows:
             print(
                 json.dumps(
