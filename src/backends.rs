@@ -33,9 +33,10 @@ pub fn available() -> Vec<&'static str> {
 /// `tch` (LibTorch on the CPU: PyTorch's kernels), `ndarray`, `wgpu` (the
 /// first adapter: a GPU, or a CPU Vulkan driver), or `cuda` (GPU 0).
 ///
-/// `ndarray` and `tch` are deprecated upstream (Burn 0.22 warns on
-/// `Device::ndarray()` and `Device::libtorch()` and will remove them); this
-/// function constructs them without passing the warning on.
+/// `ndarray` and `tch` are deprecated upstream (Burn 0.22 marks
+/// `Device::ndarray()` and `Device::libtorch()` deprecated; a later Burn may
+/// remove them); this function constructs them without passing the warning
+/// on.
 ///
 /// # Errors
 /// [`Error::Backend`] for an unknown name, or a backend whose Cargo
