@@ -11,15 +11,16 @@
 //! ```
 //!
 //! The full report covers ResNet-18 and ResNet-50 (random weights, inference
-//! mode) at batch 1 and 8, 224², one and five top-k targets per image. Score-CAM
-//! makes one masked forward per channel and image, so it runs on ResNet-18
-//! at batch 1 only (512 masked forwards; ResNet-50 would need 2048), and on
-//! `shapes_resnet` (the trained demo model on its own images, not in the
-//! default grid), whose dead channels it scores with one forward pass: its
-//! `scorecam_floor` is one masked forward per channel, as without that
-//! saving, and a `scorecam_constant_channels` line counts them. `--quick` runs ResNet-18 at 112² with fewer repetitions (under 5
-//! minutes on 2 CPU cores). The last line checks that repeated explanations
-//! keep the resident memory flat.
+//! mode) at batch 1 and 8, 224², one and five top-k targets per image.
+//! Score-CAM makes one masked forward per channel and image, so it runs on
+//! ResNet-18 at batch 1 only (512 masked forwards; ResNet-50 would need
+//! 2048), and on `shapes_resnet` (the trained demo model on its own images,
+//! not in the default grid), whose dead channels it scores with one forward
+//! pass: its `scorecam_floor` is one masked forward per channel, as without
+//! that saving, and a `scorecam_constant_channels` line counts them.
+//! `--quick` runs ResNet-18 at 112² with fewer repetitions (under 5 minutes
+//! on 2 CPU cores). The last line checks that repeated explanations keep
+//! the resident memory flat.
 
 mod support;
 

@@ -243,10 +243,8 @@ fn run_on<M: Explainable<4> + 'static>(
             let _ = x.grad(&grads).expect("input gradient").into_data();
         }
         Work::MaskedForwards { rows, chunk } => {
-            // Copies of the first sample: the model sees data like the
-            // method's masked inputs (an out-of-distribution constant input
-            // can be slower or faster on some kernels).
-            let masked = x.clone().narrow(0, 0, 1).repeat_dim(0, *chunk);
+            let [_, c, h, w] = x.dims();
+            let masked = Tensor::<4>::ones([*chunk, c, h, w], &x.device());
             let mut left = *rows;
             while left > 0 {
                 let n = left.min(*chunk);
