@@ -121,14 +121,14 @@ pub fn top_variance_channels<const D: usize>(
     let [batch, channels, _] = flat.dims();
     let centred = flat.clone() - flat.mean_dim(2);
     let variance = read_f32(centred.powi_scalar(2).mean_dim(2))?;
+    let top = top.min(channels);
     let mut order = Vec::with_capacity(batch * top);
     for row in variance.chunks(channels) {
         let mut ks: Vec<usize> = (0..channels).collect();
         // Stable: equal variances keep the lower channel first.
         ks.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-        order.extend(ks[..top.min(channels)].iter().map(|&k| k as i64));
+        order.extend(ks[..top].iter().map(|&k| k as i64));
     }
-    let top = top.min(channels);
     Ok(Tensor::from_data(
         TensorData::new(order, [batch, top]),
         &device,
